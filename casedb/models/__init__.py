@@ -1,0 +1,71 @@
+"""Typed SQLAlchemy 2 models of the case database; ``Base.metadata`` is what migrations target."""
+
+from casedb.models.base import Base
+from casedb.models.cases import (
+    OPEN_STATUSES,
+    CaseStatus,
+    Channel,
+    CollectionCase,
+    ContactAttempt,
+    Direction,
+    Outcome,
+    Party,
+    PromiseStatus,
+    PromiseToPay,
+)
+from casedb.models.credit import ConsumptionSummary, CreditSnapshot, CreditSource
+from casedb.models.customers import (
+    Consent,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Relationship,
+    ThirdPartyContact,
+)
+from casedb.models.loans import (
+    Installment,
+    Loan,
+    LoanStatus,
+    MonthlyStatement,
+    Product,
+    RepaymentTransaction,
+)
+from casedb.models.organisation import Collector, Team
+from casedb.models.outbox import ChangeEvent, EventKind
+from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
+
+__all__ = [
+    "OPEN_STATUSES",
+    "Base",
+    "CaseStatus",
+    "ChangeEvent",
+    "Channel",
+    "CollectionCase",
+    "Collector",
+    "Consent",
+    "ConsumptionSummary",
+    "ContactAttempt",
+    "ContactKind",
+    "ContactPoint",
+    "CreditSnapshot",
+    "CreditSource",
+    "Customer",
+    "Direction",
+    "EventKind",
+    "ImportBatch",
+    "ImportStatus",
+    "Installment",
+    "Loan",
+    "LoanStatus",
+    "MonthlyStatement",
+    "Outcome",
+    "Party",
+    "Product",
+    "PromiseStatus",
+    "PromiseToPay",
+    "Relationship",
+    "RepaymentTransaction",
+    "SystemSetting",
+    "Team",
+    "ThirdPartyContact",
+]

