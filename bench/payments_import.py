@@ -32,8 +32,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from casedb.migrate import upgrade  # noqa: E402
-from casedb.session import make_engine  # noqa: E402
+from casedb.migrate import upgrade
+from casedb.session import make_engine
 
 OUT = Path(__file__).resolve().parent / "out"
 HEADER = ["txn_no", "loan_no", "amount", "currency", "paid_at", "channel", "reference"]
@@ -74,7 +74,8 @@ def seed_loans(url: str, loans: int) -> None:
     with engine.begin() as c:
         c.execute(
             text(
-                "INSERT INTO customer (customer_no, name, source, attributes, created_at, updated_at)"
+                "INSERT INTO customer (customer_no, name, source, attributes,"
+                " created_at, updated_at)"
                 " SELECT 'C' || lpad(g::text, 7, '0'), '客户' || g, 'bench', '{}', now(), now()"
                 " FROM generate_series(0, :n - 1) g"
             ),

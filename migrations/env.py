@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from alembic import context
+from flask_appbuilder import Model as ConsoleModel
+from flask_appbuilder.security.sqla import models as _console_security  # noqa: F401
 from sqlalchemy.types import TypeDecorator
 
-import casedb.models  # noqa: F401  (registers every table on Base.metadata)
 from casedb.models import Base
 from casedb.session import make_engine
 
-target_metadata = Base.metadata
+# The case database, and the console's users, roles and permissions (Flask-AppBuilder ab_*).
+target_metadata = [Base.metadata, ConsoleModel.metadata]
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

@@ -163,6 +163,15 @@ def payment_events(session: Session, result: WriteResult) -> list[dict[str, Any]
     return events
 
 
+def merge_payments(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "count": earlier["count"] + later["count"],
+        "amount": str(Decimal(earlier["amount"]) + Decimal(later["amount"])),
+        "txn_nos": (earlier["txn_nos"] + later["txn_nos"])[:EVENT_ID_LIST_LIMIT],
+        "last_paid_at": max(earlier["last_paid_at"], later["last_paid_at"]),
+    }
+
+
 def case_events(session: Session, result: WriteResult) -> list[dict[str, Any]]:
     events = []
     for row in result.inserted:
@@ -340,7 +349,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             name="customers",
             model=Customer,
             key=("customer_no",),
-            description="Debtors from the lending core; ID numbers are masked and indexed by digest.",
+            description="Debtors; ID numbers are masked and indexed by digest.",
             columns=(
                 _customer_column(),
                 Column("name", f.text(128), required=True, aliases=("姓名", "客户姓名")),
@@ -390,7 +399,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             name="third_party_contacts",
             model=ThirdPartyContact,
             key=("third_party_no",),
-            description="Emergency contacts and other named third parties, with their restrictions.",
+            description="Emergency contacts and other named third parties.",
             columns=(
                 Column("third_party_no", f.text(64), required=True, aliases=("联系人编号",)),
                 _customer_column(),
@@ -492,12 +501,13 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             ),
             references=(Reference("loan_no", Loan, "loan_no", "loan_id"),),
             events=payment_events,
+            merge_payload=merge_payments,
         ),
         ImportKind(
             name="bureau_reports",
             model=CreditSnapshot,
             key=("snapshot_no",),
-            description="Credit-bureau reports (e.g. PBOC): score, rating, delinquencies elsewhere.",
+            description="Credit-bureau reports (e.g. PBOC): score, rating, other debts.",
             columns=(
                 *_CREDIT_COLUMNS,
                 Column(
@@ -544,7 +554,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             name="cases",
             model=CollectionCase,
             key=("case_no",),
-            description="Collection cases as the lending core opens them, with DPD and overdue amounts.",
+            description="Collection cases from the lending core, with DPD and overdue amounts.",
             columns=(
                 _case_column(),
                 _loan_column(),

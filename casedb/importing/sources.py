@@ -54,7 +54,7 @@ def open_rows(path: Path, encoding: str | None = None) -> SourceRows:
 
 def _csv_rows(path: Path, encoding: str | None) -> SourceRows:
     encoding = encoding or detect_encoding(path)
-    handle = open(path, encoding=encoding, newline="")
+    handle = open(path, encoding=encoding, newline="")  # noqa: SIM115  (closed by rows())
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.reader(handle, dialect)
     try:
@@ -74,14 +74,15 @@ def _csv_rows(path: Path, encoding: str | None) -> SourceRows:
                         yield number, [cell.strip() for cell in cells]
             except UnicodeDecodeError as exc:
                 raise SourceError(
-                    f"cannot decode the file as {encoding} after row {reader.line_num}: {exc.reason}"
+                    f"cannot decode the file as {encoding} after row {reader.line_num}: "
+                    f"{exc.reason}"
                 ) from None
 
     return SourceRows([h.strip() for h in header], rows(), encoding)
 
 
 def _xlsx_rows(path: Path) -> SourceRows:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # noqa: PLC0415  (heavy; only for XLSX files)
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)

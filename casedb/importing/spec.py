@@ -46,6 +46,8 @@ class Reference:
 
 
 EventsHook = Callable[[Session, WriteResult], list[dict[str, Any]]]
+# Folds the payload of a later event about the same case into an earlier one.
+PayloadMerge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 DeriveHook = Callable[[dict[str, Any]], None]
 
 
@@ -59,6 +61,9 @@ class ImportKind:
     references: tuple[Reference, ...] = ()
     derive: DeriveHook | None = None
     events: EventsHook | None = None
+    # When set, events about the same case are held and merged over the whole file, so a
+    # file of a million payments tells the rules service once per case, not once per batch.
+    merge_payload: PayloadMerge | None = None
     insert_only: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column:

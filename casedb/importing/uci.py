@@ -85,6 +85,8 @@ class UciImport(ImportCommand):
     """``run.py import uci FILE``: idempotent, like every import."""
 
     kind_name = "uci"
+    # Each account becomes about 13 rows in five tables; batches count accounts.
+    accounts_per_batch = 2000
 
     def validate(self) -> list[RowError]:
         try:
@@ -105,7 +107,7 @@ class UciImport(ImportCommand):
             values = self._parse(number, cells, position, sink)
             if values is not None:
                 batch.append(values)
-            if len(batch) >= self.batch_size:
+            if len(batch) >= min(self.batch_size, self.accounts_per_batch):
                 self._write(session, batch)
                 batch = []
         if batch:

@@ -150,13 +150,13 @@ def _allocate_ids(session: Session, table: Table, count: int) -> list[int]:
 
 def _insert(session: Session, table: Table, columns: list[str], rows: list[WrittenRow]) -> None:
     defaults = _column_defaults(table, columns)
+    value_names = [c for c in columns if c != "id"]
+    if session.bind.dialect.name == "postgresql":
+        _copy(session, table, value_names, defaults, rows)
+        return
+    session.execute(table.insert(), [{**defaults, **r.values, "id": r.id} for r in rows])
     for row in rows:
         row.values = {**defaults, **row.values}
-    names = ["id", *[c for c in columns if c != "id"], *defaults]
-    if session.bind.dialect.name == "postgresql":
-        _copy(session, table, names, rows)
-        return
-    session.execute(table.insert(), [{**r.values, "id": r.id} for r in rows])
 
 
 def _column_defaults(table: Table, supplied: Sequence[str]) -> dict[str, Any]:
@@ -170,16 +170,25 @@ def _column_defaults(table: Table, supplied: Sequence[str]) -> dict[str, Any]:
     return defaults
 
 
-def _copy(session: Session, table: Table, names: list[str], rows: list[WrittenRow]) -> None:
+def _copy(
+    session: Session,
+    table: Table,
+    value_names: list[str],
+    defaults: dict[str, Any],
+    rows: list[WrittenRow],
+) -> None:
     """COPY rows into ``table`` over the session's own connection (same transaction).
 
     psycopg adapts Decimal, str, int, bool, date and aware datetimes itself; only JSON columns
     need turning into text first.
     """
-    json_columns = [n for n in names if isinstance(table.c[n].type, JSON)]
+    names = ["id", *value_names, *defaults]
+    json_columns = [n for n in value_names if isinstance(table.c[n].type, JSON)]
+    default_values = [
+        json.dumps(v) if isinstance(table.c[n].type, JSON) else v for n, v in defaults.items()
+    ]
     cursor = session.connection().connection.dbapi_connection.cursor()
     quoted = ", ".join(f'"{n}"' for n in names)
-    value_names = names[1:]
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
             values = row.values
@@ -187,7 +196,7 @@ def _copy(session: Session, table: Table, names: list[str], rows: list[WrittenRo
                 values = {**values}
                 for name in json_columns:
                     values[name] = json.dumps(values[name], ensure_ascii=False, default=str)
-            copy.write_row([row.id, *map(values.__getitem__, value_names)])
+            copy.write_row([row.id, *map(values.__getitem__, value_names), *default_values])
 
 
 def _update(

@@ -93,7 +93,7 @@ class MonthlyStatement(Base):
     period: Mapped[date] = mapped_column(index=True)
     balance: Mapped[Decimal] = money()
     amount_paid: Mapped[Decimal] = money()
-    # Status as the source reports it (UCI: -2 no balance, -1 paid in full, 0 revolving, k months late).
+    # Status as reported (UCI: -2 no balance, -1 paid in full, 0 revolving, k = months late).
     repayment_status: Mapped[int] = mapped_column(SmallInteger)
     months_past_due: Mapped[int] = mapped_column(SmallInteger, default=0)
     dpd: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,1 @@
+"""The Flask-AppBuilder console over the case database, for every role."""

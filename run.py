@@ -1,0 +1,245 @@
+"""Collection Tracker's one command-line entry point.
+
+python run.py serve              console + report worker on the embedded defaults (laptop)
+python run.py console            the Flask-AppBuilder console only
+python run.py worker             an RQ worker for reports
+python run.py db upgrade         migrate the case database to the latest schema
+python run.py demo               import the UCI portfolio and build the demo on top of it
+python run.py import KIND FILE   import a CSV/XLSX file (``import --list`` shows the kinds)
+python run.py search TEXT        find cases by name, phone, ID number, case or loan number
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+import config
+
+REPO = Path(__file__).resolve().parent
+DEFAULT_UCI_FILE = (
+    REPO.parent / "shared" / "data" / "uci_credit_default" / ("default_of_credit_card_clients.csv")
+)
+
+
+@click.group()
+def cli() -> None:
+    """催收跟踪系统 Collection Tracker."""
+
+
+@cli.group()
+def db() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the case database."""
+    from casedb.migrate import upgrade  # noqa: PLC0415
+
+    upgrade(revision=revision)
+    click.echo(f"database at {revision}: {_safe_url(config.DATABASE_URL)}")
+
+
+@db.command("downgrade")
+@click.option("--revision", required=True, help="target revision, e.g. base")
+def db_downgrade(revision: str) -> None:
+    from casedb.migrate import downgrade  # noqa: PLC0415
+
+    downgrade(revision=revision)
+    click.echo(f"database at {revision}")
+
+
+@cli.command("import")
+@click.argument("kind", required=False)
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--encoding", help="CSV encoding; default: UTF-8 if it decodes, else GB18030/GBK")
+@click.option("--actor", default="cli", show_default=True, help="who is importing (audit)")
+@click.option("--list", "list_kinds", is_flag=True, help="list the kinds and their columns")
+def import_file(
+    kind: str | None, file: Path | None, encoding: str | None, actor: str, list_kinds: bool
+) -> None:
+    """Import FILE (CSV or XLSX) as KIND; re-importing the same file changes nothing."""
+    from casedb.importing.kinds import IMPORT_KINDS  # noqa: PLC0415
+    from casedb.importing.runner import RunImport  # noqa: PLC0415
+    from casedb.importing.uci import UciImport  # noqa: PLC0415
+    from casedb.session import default_engine  # noqa: PLC0415
+
+    if list_kinds or kind is None:
+        click.echo(_describe_kinds(IMPORT_KINDS, only=kind))
+        return
+    if kind != "uci" and kind not in IMPORT_KINDS:
+        raise click.BadParameter(f"unknown kind {kind!r}; one of uci, {', '.join(IMPORT_KINDS)}")
+    if file is None:
+        raise click.BadParameter("give the FILE to import")
+    options = {"actor": actor, "encoding": encoding}
+    if kind == "uci":
+        command = UciImport(default_engine(), file, **options)
+    else:
+        command = RunImport(default_engine(), IMPORT_KINDS[kind], file, **options)
+    report = command.run()
+    click.echo(report.summary())
+    for error in report.errors[:20]:
+        click.echo(f"  row {error.row}, {error.column or '-'}: {error.reason} ({error.value!r})")
+    if report.error_count > 20:
+        click.echo(f"  ... {report.error_count - 20} more in {report.error_file}")
+    sys.exit(0 if report.ok else 1)
+
+
+def _describe_kinds(kinds: dict, only: str | None = None) -> str:
+    lines = ["uci: the UCI default-of-credit-card-clients CSV (25 columns, as published)"]
+    for name, kind in kinds.items():
+        if only and name != only:
+            continue
+        lines.append(f"\n{name}: {kind.description}  (key: {', '.join(kind.key)})")
+        for column in kind.columns:
+            flag = "required" if column.required else "optional"
+            aliases = f"  also: {', '.join(column.aliases)}" if column.aliases else ""
+            lines.append(f"  {column.name:<32} {flag}{aliases}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--uci", "uci_file", type=click.Path(path_type=Path), default=DEFAULT_UCI_FILE)
+@click.option("--seed", type=int, default=config.DEMO_SEED, show_default=True)
+def demo(uci_file: Path, seed: int) -> None:
+    """Import the real UCI portfolio (if not yet) and generate the demo on top of it."""
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from casedb.demo import build_demo  # noqa: PLC0415
+    from casedb.importing.uci import UciImport  # noqa: PLC0415
+    from casedb.models import Customer  # noqa: PLC0415
+    from casedb.session import default_engine  # noqa: PLC0415
+
+    engine = default_engine()
+    with engine.connect() as connection:
+        uci_customers = connection.scalar(
+            select(func.count()).select_from(Customer).where(Customer.source == "uci")
+        )
+    if not uci_customers:
+        report = UciImport(engine, uci_file, actor="demo").run()
+        click.echo(report.summary())
+        if not report.ok:
+            sys.exit(1)
+    click.echo(build_demo(engine, seed).summary())
+    from console.demo_logins import ensure_demo_logins  # noqa: PLC0415
+
+    for login in ensure_demo_logins():
+        click.echo(f"  login {login}")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--limit", default=20, show_default=True)
+def search(text: str, limit: int) -> None:
+    """Find cases by customer name, phone, ID number, case number or loan number."""
+    from casedb.search import find_cases  # noqa: PLC0415
+    from casedb.session import transaction  # noqa: PLC0415
+
+    with transaction() as session:
+        hits = find_cases(session, text, limit=limit)
+    for hit in hits:
+        click.echo(
+            f"{hit.case_no:<18} {hit.status:<14} DPD {hit.dpd:>4} {hit.bucket:<4} "
+            f"{hit.customer_name} {hit.id_number_masked or ''} {hit.loan_no} ({hit.matched_on})"
+        )
+    if not hits:
+        click.echo("no case found")
+
+
+@cli.command()
+@click.option("--host", default=config.CONSOLE_HOST, show_default=True)
+@click.option("--port", default=config.CONSOLE_PORT, show_default=True)
+def console(host: str, port: int) -> None:
+    """Run the console (Flask's threaded server; put gunicorn in front for production)."""
+    from console.app import create_app  # noqa: PLC0415
+
+    create_app().run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+def worker(burst: bool) -> None:
+    """Run an RQ worker on config.WORKER_QUEUES."""
+    from rq import Worker  # noqa: PLC0415
+
+    from casedb.broker import EmbeddedRedis, connect  # noqa: PLC0415
+
+    embedded = None if config.REDIS_URL else EmbeddedRedis()
+    try:
+        connection = connect(embedded.url if embedded else config.REDIS_URL)
+        Worker(list(config.WORKER_QUEUES), connection=connection).work(burst=burst)
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
+@click.option("--host", default=config.CONSOLE_HOST, show_default=True)
+@click.option("--port", default=config.CONSOLE_PORT, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Console and worker together, sharing one (embedded unless REDIS_URL is set) Redis."""
+    from casedb.broker import EmbeddedRedis  # noqa: PLC0415
+
+    embedded = None if config.REDIS_URL else EmbeddedRedis()
+    env = {**os.environ, "REDIS_URL": embedded.url if embedded else config.REDIS_URL}
+    me = [sys.executable, str(REPO / "run.py")]
+    children = [
+        subprocess.Popen([*me, "console", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*me, "worker"], env=env),
+    ]
+    click.echo(f"\nCollection Tracker console: http://{host}:{port}/")
+    click.echo(f"database: {_safe_url(config.DATABASE_URL)}")
+    click.echo(
+        f"redis:    {'embedded ' + embedded.url if embedded else _safe_url(config.REDIS_URL)}"
+    )
+    from console.demo_logins import DEMO_LOGINS  # noqa: PLC0415
+
+    click.echo("demo logins (created by `python run.py demo`):")
+    for username, password, role in DEMO_LOGINS:
+        click.echo(f"  {role:<11} {username} / {password}")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded:
+            embedded.stop()
+    failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
+    if failed and not stopping:
+        raise click.ClickException(f"stopped because {', '.join(failed)} exited")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,27 @@
+"""Jobs go through a real Redis: the configured one, or the embedded server a process starts."""
+
+from pathlib import Path
+
+from rq import Queue, SimpleWorker
+
+from casedb.broker import EmbeddedRedis, connect
+
+
+def test_an_rq_job_runs_through_the_broker(redis_connection):
+    queue = Queue("default", connection=redis_connection)
+    job = queue.enqueue("casedb.delinquency.bucket_for", 45)
+    SimpleWorker([queue], connection=redis_connection).work(burst=True)
+    job.refresh()
+    assert job.is_finished
+    assert job.return_value() == "M2"
+
+
+def test_an_embedded_server_starts_and_stops_with_its_owner(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis.db")
+    client = connect(server.url)
+    client.set("case:1", "locked")
+    assert client.get("case:1") == b"locked"
+    socket = Path(server.url.removeprefix("unix://"))
+    client.close()
+    server.stop()
+    assert not socket.exists()
