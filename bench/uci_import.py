@@ -25,8 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy.orm import Session
+
 from bench.payments_import import fresh_database
 from casedb.importing import uci
+from casedb.importing.writer import WrittenRow, _insert
 from casedb.migrate import upgrade
 from casedb.models import (
     CollectionCase,
@@ -54,7 +57,7 @@ def floor(url: str) -> float:
     statements = [s for v in accounts for s in uci._statements(v, v["ID"])]
     payments = [p for v in accounts for p in uci._payments(v, v["ID"])]
     cases = [uci._case(v, v["ID"], v["ID"]) for v in accounts if v["PAY_0"] >= 1]
-    with engine.begin() as connection:
+    with Session(engine) as session, session.begin():
         for model, rows in (
             (Customer, customers),
             (Loan, loans),
@@ -62,7 +65,11 @@ def floor(url: str) -> float:
             (RepaymentTransaction, payments),
             (CollectionCase, cases),
         ):
-            connection.execute(model.__table__.insert(), rows)
+            written = [WrittenRow(i, row, None) for i, row in enumerate(rows, start=1)]
+            for row in written:
+                row.values.pop("id", None)
+            # The importer's own bulk path (COPY on PostgreSQL, executemany on SQLite).
+            _insert(session, model.__table__, list(rows[0]), written)
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed

@@ -19,6 +19,8 @@ class CellError(ValueError):
     """The reason one cell cannot be imported, in words an operator can act on."""
 
 
+# NUMERIC(18, 2) holds amounts below 10**16; refuse before Decimal arithmetic can overflow.
+MONEY_LIMIT = Decimal("1e13")
 _MONEY_NOISE = str.maketrans("", "", ",¥￥$ \u00a0")
 _DATE_FORMATS = ("%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日")
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "是", "对", "有"})
@@ -65,12 +67,12 @@ def money(allow_negative: bool = False) -> Parser:
             raise CellError("not an amount") from None
         if not value.is_finite():
             raise CellError("not an amount")
+        if abs(value) >= MONEY_LIMIT:
+            raise CellError("amount too large")
         if value != value.quantize(CENT):
             raise CellError("more than two decimals")
         if value < 0 and not allow_negative:
             raise CellError("negative amount")
-        if abs(value) >= Decimal("1e13"):
-            raise CellError("amount too large")
         return value.quantize(CENT)
 
     return parse

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 KEY_LOOKUP_CHUNK = 2000
@@ -187,16 +188,24 @@ def _copy(
     default_values = [
         json.dumps(v) if isinstance(table.c[n].type, JSON) else v for n, v in defaults.items()
     ]
-    cursor = session.connection().connection.dbapi_connection.cursor()
+    connection = session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()
     quoted = ", ".join(f'"{n}"' for n in names)
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        for row in rows:
-            values = row.values
-            if json_columns:
-                values = {**values}
-                for name in json_columns:
-                    values[name] = json.dumps(values[name], ensure_ascii=False, default=str)
-            copy.write_row([row.id, *map(values.__getitem__, value_names), *default_values])
+    statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                values = row.values
+                if json_columns:
+                    values = {**values}
+                    for name in json_columns:
+                        values[name] = json.dumps(values[name], ensure_ascii=False, default=str)
+                copy.write_row([row.id, *map(values.__getitem__, value_names), *default_values])
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # The same IntegrityError/DataError an ORM or Core statement would raise.
+        raise DBAPIError.instance(
+            statement, None, exc, connection.dialect.loaded_dbapi.Error
+        ) from exc
 
 
 def _update(

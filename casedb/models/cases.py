@@ -144,8 +144,10 @@ class ContactAttempt(Timestamps, Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("collection_case.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collector.id"), index=True)
-    contact_point_id: Mapped[int | None] = mapped_column(ForeignKey("contact_point.id"))
-    third_party_contact_id: Mapped[int | None] = mapped_column(ForeignKey("third_party_contact.id"))
+    contact_point_id: Mapped[int | None] = mapped_column(ForeignKey("contact_point.id"), index=True)
+    third_party_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("third_party_contact.id"), index=True
+    )
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     party: Mapped[Party] = mapped_column(str_enum(Party), default=Party.DEBTOR)
     direction: Mapped[Direction] = mapped_column(str_enum(Direction), default=Direction.OUTBOUND)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 12:25:00.744084
+Create Date: 2026-11-28 12:40:53.082194
 """
 
 from collections.abc import Sequence
@@ -758,8 +758,16 @@ def upgrade() -> None:
             batch_op.f("ix_contact_attempt_collector_id"), ["collector_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_contact_attempt_contact_point_id"), ["contact_point_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_contact_attempt_customer_id"),
             ["customer_id", "started_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_contact_attempt_third_party_contact_id"),
+            ["third_party_contact_id"],
             unique=False,
         )
 
@@ -835,7 +843,9 @@ def downgrade() -> None:
 
     op.drop_table("promise_to_pay")
     with op.batch_alter_table("contact_attempt", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contact_attempt_third_party_contact_id"))
         batch_op.drop_index(batch_op.f("ix_contact_attempt_customer_id"))
+        batch_op.drop_index(batch_op.f("ix_contact_attempt_contact_point_id"))
         batch_op.drop_index(batch_op.f("ix_contact_attempt_collector_id"))
         batch_op.drop_index(batch_op.f("ix_contact_attempt_case_id"))
 
