@@ -41,6 +41,7 @@ from casedb.importing.kinds import contact_events, promise_events
 from casedb.importing.uci import BUSINESS_DATE
 from casedb.importing.writer import WriteResult, key_in, write_rows
 from casedb.models import (
+    CONNECTED_OUTCOMES,
     Channel,
     CollectionCase,
     Collector,
@@ -435,21 +436,6 @@ _THIRD_PARTY_OUTCOMES = (
     (Outcome.THIRD_PARTY_REACHED, 50),
     (Outcome.NO_ANSWER, 38),
     (Outcome.THIRD_PARTY_REFUSED, 12),
-)
-# Outcomes in which someone spoke: the only ones with a call duration and a note.
-CONNECTED = frozenset(
-    {
-        Outcome.RIGHT_PARTY_CONTACT,
-        Outcome.PROMISE_TO_PAY,
-        Outcome.REFUSED_TO_PAY,
-        Outcome.DISPUTE,
-        Outcome.HARDSHIP,
-        Outcome.ALREADY_PAID,
-        Outcome.CEASE_REQUESTED,
-        Outcome.WRONG_NUMBER,
-        Outcome.THIRD_PARTY_REACHED,
-        Outcome.THIRD_PARTY_REFUSED,
-    }
 )
 CALL_NOTES: dict[Outcome, tuple[str, ...]] = {
     Outcome.RIGHT_PARTY_CONTACT: (
@@ -956,10 +942,10 @@ def _plan_case(
             will_cease
             and party is Party.DEBTOR
             and channel is Channel.CALL
-            and outcome in CONNECTED
+            and outcome in CONNECTED_OUTCOMES
         ):
             outcome = Outcome.CEASE_REQUESTED
-        connected = channel is Channel.CALL and outcome in CONNECTED
+        connected = channel is Channel.CALL and outcome in CONNECTED_OUTCOMES
         attempt_no = f"{PREFIX}CA-{case.case_no}-{number}"
         attempts.append(
             AttemptPlan(
@@ -982,7 +968,11 @@ def _plan_case(
             )
         )
         previous = outcome
-        if party is Party.DEBTOR and outcome in CONNECTED and outcome is not Outcome.WRONG_NUMBER:
+        if (
+            party is Party.DEBTOR
+            and outcome in CONNECTED_OUTCOMES
+            and outcome is not Outcome.WRONG_NUMBER
+        ):
             reached = True
         if outcome is Outcome.THIRD_PARTY_REFUSED and third_party is not None:
             third_party["refused_contact"] = True

@@ -188,6 +188,12 @@ class ImportCommand:
     def validate(self) -> list[RowError]:
         raise NotImplementedError
 
+    def _header(self) -> list[str]:
+        """The file's header row; raises ``SourceError`` when the file cannot be read."""
+        source = open_rows(self.path, self.encoding)
+        source.rows.close()
+        return source.header
+
     def write_all(self, session: Session, sink: ErrorSink) -> None:
         raise NotImplementedError
 
@@ -296,11 +302,10 @@ class RunImport(ImportCommand):
     def validate(self) -> list[RowError]:
         """Check the file as a whole: readable, with every required column."""
         try:
-            source = open_rows(self.path, self.encoding)
+            header = self._header()
         except SourceError as exc:
             return [RowError(1, "", "", str(exc))]
-        source.rows.close()
-        headers = {h.strip().lower(): i for i, h in enumerate(source.header) if h}
+        headers = {h.strip().lower(): i for i, h in enumerate(header) if h}
         problems = []
         self._layout = []
         for column in self.kind.columns:

@@ -90,11 +90,10 @@ class UciImport(ImportCommand):
 
     def validate(self) -> list[RowError]:
         try:
-            source = open_rows(self.path, self.encoding)
+            header = self._header()
         except SourceError as exc:
             return [RowError(1, "", "", str(exc))]
-        source.rows.close()
-        missing = [c for c in INTEGER_COLUMNS if c not in source.header]
+        missing = [c for c in INTEGER_COLUMNS if c not in header]
         return [RowError(1, c, "", "required column is missing") for c in missing]
 
     def write_all(self, session: Session, sink: ErrorSink) -> None:

@@ -2,6 +2,7 @@
 
 from casedb.models.base import Base
 from casedb.models.cases import (
+    CONNECTED_OUTCOMES,
     OPEN_STATUSES,
     CaseStatus,
     Channel,
@@ -35,6 +36,7 @@ from casedb.models.outbox import ChangeEvent, EventKind
 from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
 
 __all__ = [
+    "CONNECTED_OUTCOMES",
     "OPEN_STATUSES",
     "Base",
     "CaseStatus",

@@ -130,6 +130,14 @@ RIGHT_PARTY_OUTCOMES = frozenset(
 )
 
 
+# Outcomes in which someone answered and spoke: a connected call (CN caps count these).
+CONNECTED_OUTCOMES = RIGHT_PARTY_OUTCOMES | {
+    Outcome.WRONG_NUMBER,
+    Outcome.THIRD_PARTY_REACHED,
+    Outcome.THIRD_PARTY_REFUSED,
+}
+
+
 class ContactAttempt(Timestamps, Base):
     """One call, message, letter or visit, logged with its outcome."""
 
