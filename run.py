@@ -135,6 +135,26 @@ def demo(uci_file: Path, seed: int) -> None:
         click.echo(f"  login {login}")
 
 
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check that no audit entry was edited or removed; names the first broken entry."""
+    from casedb.audit import verify  # noqa: PLC0415
+    from casedb.models import AuditEntry  # noqa: PLC0415
+    from casedb.session import transaction  # noqa: PLC0415
+
+    with transaction() as session:
+        broken = verify(session)
+        count = session.query(AuditEntry).count()
+    if broken:
+        raise click.ClickException(f"audit entry {broken.entry_id}: {broken.reason}")
+    click.echo(f"audit trail intact: {count} entries")
+
+
 @cli.command()
 @click.argument("text")
 @click.option("--limit", default=20, show_default=True)

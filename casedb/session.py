@@ -13,6 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import config
+from casedb import audit
+
+audit.install()
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

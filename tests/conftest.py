@@ -68,8 +68,16 @@ def _empty_all_tables(engine: Engine) -> None:
             names = ", ".join(f'"{t}"' for t in tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # The audit trail's triggers refuse DELETE; lift them while emptying, then restore.
+            triggers = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, _ in triggers:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 connection.execute(text(f'DELETE FROM "{table}"'))
+            for _, sql in triggers:
+                connection.execute(text(sql))
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ class CellError(ValueError):
     """The reason one cell cannot be imported, in words an operator can act on."""
 
 
+# Whole numbers fit a 64-bit column.
+INTEGER_LIMIT = Decimal(2**63)
 # NUMERIC(18, 2) holds amounts below 10**16; refuse before Decimal arithmetic can overflow.
 MONEY_LIMIT = Decimal("1e13")
 _MONEY_NOISE = str.maketrans("", "", ",¥￥$ \u00a0")
@@ -40,11 +42,15 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Parser:
     def parse(raw: str) -> int:
         try:
             value = int(raw)
+            if abs(value) >= INTEGER_LIMIT:
+                raise CellError("not a whole number in range")
         except ValueError:
             try:
                 as_decimal = Decimal(raw)
             except InvalidOperation:
                 raise CellError("not a whole number") from None
+            if not as_decimal.is_finite() or abs(as_decimal) >= INTEGER_LIMIT:
+                raise CellError("not a whole number in range") from None
             if as_decimal != as_decimal.to_integral_value():
                 raise CellError("not a whole number") from None
             value = int(as_decimal)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import config
+from casedb import audit
 from casedb.importing.fields import CellError
 from casedb.importing.sources import SourceError, open_rows
 from casedb.importing.spec import Column, ImportKind
@@ -184,6 +185,8 @@ class ImportCommand:
         self.batch_size = batch_size or config.IMPORT_BATCH_SIZE
         self.error_dir = error_dir or config.IMPORT_ERROR_DIR
         self.report = ImportReport(self.kind_name, self.path.name)
+        self._audit_updates: list[audit.Change] = []
+        self._sha256 = ""
 
     def validate(self) -> list[RowError]:
         raise NotImplementedError
@@ -224,6 +227,7 @@ class ImportCommand:
                     _plan_for_key_lookups(connection)
                 try:
                     self.write_all(session, sink)
+                    self._audit(session)
                     session.commit()
                 except BaseException:
                     session.rollback()
@@ -249,7 +253,35 @@ class ImportCommand:
     def _emit(self, session: Session, events: list[dict[str, Any]]) -> None:
         self.report.events += emit_many(session, events, actor=f"import:{self.report.batch_id}")
 
+    def _audit(self, session: Session) -> None:
+        """One ``import`` entry for the run, one ``update`` entry per row it changed."""
+        summary = {
+            "batch_id": self.report.batch_id,
+            "kind": self.kind_name,
+            "file": self.path.name,
+            "sha256": self._sha256,
+            "inserted": self.report.inserted,
+            "updated": self.report.updated,
+            "rejected": self.report.rejected,
+        }
+        entry = audit.Change(
+            self.actor, "import", "import_batch", str(self.report.batch_id), None, summary
+        )
+        audit.append(session, [entry, *self._audit_updates])
+
     def _count(self, result: WriteResult) -> None:
+        for row in result.updated:
+            changed = [c for c in row.values if row.values[c] != (row.previous or {}).get(c)]
+            self._audit_updates.append(
+                audit.Change(
+                    self.actor,
+                    "update",
+                    result.table_name,
+                    str(row.id),
+                    {c: audit.jsonable((row.previous or {}).get(c)) for c in changed},
+                    {c: audit.jsonable(row.values[c]) for c in changed},
+                )
+            )
         self.report.inserted += len(result.inserted)
         self.report.updated += len(result.updated)
         self.report.unchanged += result.unchanged
@@ -261,11 +293,12 @@ class ImportCommand:
             with self.path.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
+        self._sha256 = digest.hexdigest()
         with factory() as session, session.begin():
             batch = ImportBatch(
                 kind=self.kind_name,
                 filename=self.path.name,
-                sha256=digest.hexdigest(),
+                sha256=self._sha256,
                 actor=self.actor,
                 status=ImportStatus.RUNNING,
             )

@@ -35,6 +35,7 @@ class WriteResult:
     updated: list[WrittenRow] = field(default_factory=list)
     unchanged: int = 0
     superseded: int = 0
+    table_name: str = ""
     # Row id of every key written or found unchanged, for callers that link rows to these.
     ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
@@ -55,7 +56,7 @@ def write_rows(
     ``insert_only`` columns are set when a row is created and never overwritten by an update
     (e.g. the overdue amount at case entry).
     """
-    result = WriteResult()
+    result = WriteResult(table_name=table.name)
     if not rows:
         return result
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models of the case database; ``Base.metadata`` is what migrations target."""
 
+from casedb.models.audit import AuditEntry
 from casedb.models.base import Base
 from casedb.models.cases import (
     CONNECTED_OUTCOMES,
@@ -38,6 +39,7 @@ from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
 __all__ = [
     "CONNECTED_OUTCOMES",
     "OPEN_STATUSES",
+    "AuditEntry",
     "Base",
     "CaseStatus",
     "ChangeEvent",
