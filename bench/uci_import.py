@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.orm import Session
 
-from bench.payments_import import fresh_database
+from bench.payments_import import fresh_database, peak_rss_mb
 from casedb.importing import uci
 from casedb.importing.writer import WrittenRow, _insert
 from casedb.migrate import upgrade
@@ -83,7 +82,7 @@ def importer_child(url: str) -> None:
         report = uci.UciImport(engine, FILE, error_dir=Path(tempfile.gettempdir())).run()
         timings.append(time.perf_counter() - started)
         assert report.ok, report.summary()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"first": timings[0], "again": timings[1], "peak_mb": peak_mb}))
 
 

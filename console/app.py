@@ -35,11 +35,13 @@ def console_settings() -> dict[str, Any]:
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
-    from console.views import PortfolioView  # noqa: PLC0415
+    from console.views import CaseView, PortfolioView  # noqa: PLC0415
 
     app = Flask(__name__)
     app.config.update(console_settings())
+    app.config["FAB_ROLES"] = FAB_ROLES
     app.config.update(overrides or {})
     db = get_sqla_class()()
     db.init_app(app)
@@ -53,5 +55,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             icon="fa-dashboard",
             category="Cases",
             category_label="案件 Cases",
+        )
+        appbuilder.add_view(
+            CaseView,
+            "Cases list",
+            label="案件列表 Cases",
+            icon="fa-list",
+            category="Cases",
         )
     return app

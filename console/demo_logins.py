@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-# (username, password, role). More roles (Analyst, Supervisor, Collector, Auditor) come with
-# the console's role model.
-DEMO_LOGINS: list[tuple[str, str, str]] = [("admin", "admin123", "Admin")]
+# (username, password, role). collector1.. and supervisor1.. match the demo's collectors and
+# team supervisors, so their data scope has cases once the rules service assigns them.
+DEMO_LOGINS: list[tuple[str, str, str]] = [
+    ("admin", "admin123", "Admin"),
+    ("analyst", "analyst123", "Analyst"),
+    ("supervisor1", "supervisor123", "Supervisor"),
+    ("collector1", "collector123", "Collector"),
+    ("collector2", "collector123", "Collector"),
+    ("auditor", "auditor123", "Auditor"),
+]
 
 
 def ensure_demo_logins() -> list[str]:

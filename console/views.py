@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import func, select
 
 from casedb.delinquency import bucket_labels, business_date
 from casedb.models import CollectionCase, Customer, Loan
+from console.scope import CaseScope
 
 
 class PortfolioView(BaseView):
@@ -34,3 +36,69 @@ class PortfolioView(BaseView):
             buckets=[(label, by_bucket.get(label, 0)) for label in bucket_labels()],
             open_cases=sum(by_bucket.values()),
         )
+
+
+class CaseView(ModelView):
+    """Cases in the user's scope; ID numbers masked. Read-only here: status changes go through
+    the life cycle, assignments through the rules."""
+
+    datamodel = SQLAInterface(CollectionCase)
+    route_base = "/cases"
+    base_permissions = ["can_list", "can_show"]
+    base_filters = [["id", CaseScope, lambda: None]]
+    base_order = ("priority_score", "desc")
+    list_columns = [
+        "case_no",
+        "customer.name",
+        "customer.id_number_masked",
+        "dpd",
+        "bucket",
+        "overdue_amount",
+        "priority_level",
+        "status",
+        "team.name",
+        "collector.name",
+        "next_action",
+    ]
+    show_columns = [
+        "case_no",
+        "status",
+        "customer.name",
+        "customer.id_number_masked",
+        "loan.loan_no",
+        "opened_on",
+        "closed_on",
+        "dpd",
+        "bucket",
+        "overdue_principal",
+        "overdue_interest",
+        "overdue_fees",
+        "overdue_at_entry",
+        "outstanding_balance",
+        "currency",
+        "risk_level",
+        "priority_score",
+        "priority_level",
+        "team.name",
+        "collector.name",
+        "strategy",
+        "next_action",
+        "next_action_due_at",
+        "on_hold",
+    ]
+    # Not "status": Flask-AppBuilder looks enum values up as member names and fails.
+    search_columns = ["case_no", "bucket", "dpd", "priority_level"]
+    label_columns = {
+        "case_no": "案件号 Case",
+        "customer.name": "客户 Customer",
+        "customer.id_number_masked": "证件号 ID",
+        "loan.loan_no": "借据号 Loan",
+        "dpd": "逾期天数 DPD",
+        "bucket": "阶段 Bucket",
+        "overdue_amount": "逾期金额 Overdue",
+        "priority_level": "优先级 Priority",
+        "status": "状态 Status",
+        "team.name": "团队 Team",
+        "collector.name": "催收员 Collector",
+        "next_action": "下一步 Next action",
+    }

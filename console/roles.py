@@ -1,0 +1,41 @@
+"""The console's roles and what each may do (Flask-AppBuilder built-in roles).
+
+Flask-AppBuilder matches view and permission names with ``re.match``, i.e. by prefix, so every
+pattern here is anchored with ``$``. A role not listed here (other than Admin) can do nothing.
+"""
+
+from __future__ import annotations
+
+ADMIN = "Admin"
+ANALYST = "Analyst"
+SUPERVISOR = "Supervisor"
+COLLECTOR = "Collector"
+AUDITOR = "Auditor"
+
+READ = r"^can_(list|show|get|info)$"
+# Roles that see every case; others see only their own (collector) or their teams' (supervisor).
+SEE_ALL_CASES = frozenset({ADMIN, ANALYST, AUDITOR})
+# Roles that may see ID and phone numbers unmasked outside of placing a contact.
+SEE_FULL_PII: frozenset[str] = frozenset()
+
+FAB_ROLES: dict[str, list[list[str]]] = {
+    ANALYST: [
+        [r"^CaseView$", READ],
+        [r"^PortfolioView$", r"^can_overview$"],
+        [r"^(Cases|Portfolio)$", r"^menu_access$"],
+    ],
+    SUPERVISOR: [
+        [r"^CaseView$", READ],
+        [r"^PortfolioView$", r"^can_overview$"],
+        [r"^(Cases|Portfolio)$", r"^menu_access$"],
+    ],
+    COLLECTOR: [
+        [r"^CaseView$", READ],
+        [r"^Cases$", r"^menu_access$"],
+    ],
+    AUDITOR: [
+        [r"^CaseView$", READ],
+        [r"^PortfolioView$", r"^can_overview$"],
+        [r"^(Cases|Portfolio)$", r"^menu_access$"],
+    ],
+}

@@ -1,0 +1,103 @@
+"""Who sees which cases: data scope by role, masked ID numbers, read-only case views."""
+
+import pytest
+from sqlalchemy import select, update
+
+from casedb.models import CollectionCase, Collector, Team
+from casedb.session import transaction
+from console.app import create_app
+from console.demo_logins import DEMO_LOGINS, ensure_demo_logins
+
+PASSWORDS = {username: password for username, password, _ in DEMO_LOGINS}
+
+
+@pytest.fixture
+def app(cli_database):
+    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True})
+    ensure_demo_logins()
+    return app
+
+
+@pytest.fixture
+def assigned(engine, run_import, portfolio):
+    """Case K1 on team T1 (supervisor1) with collector1; a second case K2 with collector2."""
+    run_import(
+        "teams",
+        [["team_code", "name", "supervisor_username"], ["T1", "一组", "supervisor1"]],
+    )
+    run_import(
+        "collectors",
+        [
+            ["collector_code", "name", "team_code", "username"],
+            ["CL1", "催收员甲", "T1", "collector1"],
+            ["CL2", "催收员乙", "", "collector2"],
+        ],
+    )
+    run_import(
+        "cases",
+        [
+            ["case_no", "loan_no", "opened_on", "dpd", "overdue_principal", "collector_code"],
+            ["K2", "L2", "2025-02-01", "20", "300", "CL2"],
+        ],
+    )
+    with transaction(engine) as session:
+        team = session.scalar(select(Team.id))
+        mine = session.scalar(select(Collector.id).where(Collector.code == "CL1"))
+        session.execute(
+            update(CollectionCase)
+            .where(CollectionCase.case_no == "K1")
+            .values(team_id=team, collector_id=mine)
+        )
+    with transaction(engine) as session:
+        return {c.case_no: c.id for c in session.scalars(select(CollectionCase))}
+
+
+def _client(app, username):
+    client = app.test_client()
+    response = client.post("/login/", data={"username": username, "password": PASSWORDS[username]})
+    assert response.status_code == 302
+    return client
+
+
+@pytest.mark.parametrize(
+    ("username", "visible"),
+    [
+        ("admin", {"K1", "K2"}),
+        ("analyst", {"K1", "K2"}),
+        ("auditor", {"K1", "K2"}),
+        ("supervisor1", {"K1"}),
+        ("collector1", {"K1"}),
+        ("collector2", {"K2"}),
+    ],
+)
+def test_each_role_lists_only_the_cases_in_its_scope(app, assigned, username, visible):
+    page = _client(app, username).get("/cases/list/").get_data(as_text=True)
+    shown = {case_no for case_no in ("K1", "K2") if f">{case_no}<" in page}
+    assert shown == visible
+
+
+def test_another_collectors_case_is_not_found(app, assigned):
+    client = _client(app, "collector1")
+    assert client.get(f"/cases/show/{assigned['K1']}").status_code == 200
+    assert client.get(f"/cases/show/{assigned['K2']}").status_code == 404
+
+
+def test_id_numbers_are_masked_in_lists_and_case_pages(app, assigned):
+    client = _client(app, "admin")
+    for url in ("/cases/list/", f"/cases/show/{assigned['K1']}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "110101********1234" in page
+        assert "110101199003071234" not in page
+
+
+@pytest.mark.parametrize("username", ["auditor", "collector1", "analyst"])
+def test_case_views_are_read_only(app, assigned, username):
+    client = _client(app, username)
+    assert client.get("/cases/add").status_code in (403, 404, 405)
+    assert client.post(f"/cases/delete/{assigned['K1']}").status_code in (403, 404, 405)
+    assert client.get(f"/cases/edit/{assigned['K1']}").status_code in (403, 404, 405)
+
+
+def test_collectors_do_not_see_the_portfolio_overview(app, assigned):
+    assert _client(app, "collector1").get("/portfolio/").status_code == 403
+    assert _client(app, "supervisor1").get("/portfolio/").status_code == 200
