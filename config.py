@@ -37,7 +37,7 @@ BUCKET_EDGES = tuple(int(x) for x in _env("BUCKET_EDGES", "30,60,90").split(",")
 # Time zone assumed for a debtor whose region gives none.
 DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
 # Rows validated and written per database round trip during an import.
-IMPORT_BATCH_SIZE = int(_env("IMPORT_BATCH_SIZE", "10000"))
+IMPORT_BATCH_SIZE = int(_env("IMPORT_BATCH_SIZE", "25000"))
 # Where import error files (one row per rejected cell) are written.
 IMPORT_ERROR_DIR = Path(_env("IMPORT_ERROR_DIR", str(INSTANCE_DIR / "import_errors")))
 # Seed of the generated demo portfolio; the same seed gives the same demo.

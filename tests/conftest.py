@@ -23,6 +23,7 @@ from casedb.importing.runner import RunImport
 from casedb.migrate import upgrade
 from casedb.models import Base
 from casedb.session import make_engine, session_factory
+from tests.triggers import sqlite_triggers_lifted
 
 REPO = Path(__file__).resolve().parent.parent
 UCI_CSV = (
@@ -68,16 +69,10 @@ def _empty_all_tables(engine: Engine) -> None:
             names = ", ".join(f'"{t}"' for t in tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
-            # The audit trail's triggers refuse DELETE; lift them while emptying, then restore.
-            triggers = connection.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-            ).all()
-            for name, _ in triggers:
-                connection.execute(text(f'DROP TRIGGER "{name}"'))
-            for table in tables:
-                connection.execute(text(f'DELETE FROM "{table}"'))
-            for _, sql in triggers:
-                connection.execute(text(sql))
+            # The audit trail's triggers refuse DELETE; lift them while emptying.
+            with sqlite_triggers_lifted(connection):
+                for table in tables:
+                    connection.execute(text(f'DELETE FROM "{table}"'))
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ from casedb.models.customers import masked_contact_value
 
 TZ = config.DEFAULT_TIMEZONE
 EVENT_ID_LIST_LIMIT = 50
+OPEN_CASE_CACHE_LIMIT = 500_000
 
 
 def _customer_ref() -> Reference:
@@ -82,10 +83,19 @@ def _collector_ref() -> Reference:
 def _open_cases_by(
     session: Session, column: str, ids: set[int]
 ) -> dict[int, list[tuple[int, int, int]]]:
-    """Open cases keyed by ``loan_id`` or ``customer_id``: (case id, customer id, loan id)."""
-    found: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    """Open cases keyed by ``loan_id`` or ``customer_id``: (case id, customer id, loan id).
+
+    Answers are remembered for the session (one import run, which opens no cases through this
+    path): a payments file touches the same loans in batch after batch.
+    """
+    cache: dict[int, list[tuple[int, int, int]]] = session.info.setdefault(
+        f"open_cases_by_{column}", {}
+    )
+    if len(cache) > OPEN_CASE_CACHE_LIMIT:
+        cache.clear()
     attribute = getattr(CollectionCase, column)
-    ordered = sorted(ids)
+    ordered = sorted(ids - cache.keys())
+    found: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     for start in range(0, len(ordered), 2000):
         for case_id, customer_id, loan_id, key in session.execute(
             select(
@@ -96,7 +106,9 @@ def _open_cases_by(
             )
         ):
             found[key].append((case_id, customer_id, loan_id))
-    return found
+    for key in ordered:
+        cache[key] = found.get(key, [])
+    return {key: cache[key] for key in ids}
 
 
 # --- derived columns ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from casedb.audit import verify
 from casedb.models import AuditEntry, Team
 from casedb.session import transaction
 from run import cli
+from tests.triggers import sqlite_triggers_lifted
 
 
 def _entries(session):
@@ -37,14 +38,8 @@ def _tamper(engine, statement):
             connection.execute(text("SET LOCAL session_replication_role = replica"))
             connection.execute(text(statement))
         else:
-            triggers = connection.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-            ).all()
-            for name, _ in triggers:
-                connection.execute(text(f'DROP TRIGGER "{name}"'))
-            connection.execute(text(statement))
-            for _, sql in triggers:
-                connection.execute(text(sql))
+            with sqlite_triggers_lifted(connection):
+                connection.execute(text(statement))
 
 
 def test_inserts_updates_and_deletes_are_recorded_with_who_and_before_after(engine, session):
