@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,9 +91,9 @@ class ImportReport:
 def parsed_ahead(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Parse the next batches on a thread while the database writes the current one.
 
-    Parsing is Python work and writing is mostly waiting for the database, so the two overlap
-    (the import of 1,000,000 payments into PostgreSQL went from x s to y s). At most ``depth``
-    parsed batches wait in memory; an error while parsing is raised here, in the caller.
+    Parsing is Python work and writing is largely waiting for the database, so the next batch
+    is parsed while the server works on this one. At most ``depth`` parsed batches wait in
+    memory; an error while parsing is raised here, in the caller.
     """
     queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
     stop = threading.Event()
@@ -158,7 +159,7 @@ class ErrorSink:
             self._handle.close()
 
 
-class ImportCommand:
+class ImportCommand(ABC):
     """One import run: ``validate()`` the file as a whole, then ``run()`` it.
 
     Bad rows are rejected with row, column, value and reason; the good rows are written in one
@@ -188,8 +189,9 @@ class ImportCommand:
         self._audit_updates: list[audit.Change] = []
         self._sha256 = ""
 
+    @abstractmethod
     def validate(self) -> list[RowError]:
-        raise NotImplementedError
+        """Problems with the file as a whole; an empty list lets the run go ahead."""
 
     def _header(self) -> list[str]:
         """The file's header row; raises ``SourceError`` when the file cannot be read."""
@@ -197,8 +199,9 @@ class ImportCommand:
         source.rows.close()
         return source.header
 
+    @abstractmethod
     def write_all(self, session: Session, sink: ErrorSink) -> None:
-        raise NotImplementedError
+        """Read, check and write every row in ``session``'s transaction."""
 
     def run(self) -> ImportReport:
         factory = session_factory(self.engine)
