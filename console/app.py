@@ -28,6 +28,8 @@ def console_settings() -> dict[str, Any]:
             "en": {"flag": "gb", "name": "English"},
         },
         "FAB_API_SWAGGER_UI": False,
+        # Flask-AppBuilder's file fields and downloads keep files here.
+        "UPLOAD_FOLDER": str(config.INSTANCE_DIR / "uploads"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_ENABLED": True,
@@ -43,6 +45,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(console_settings())
     app.config["FAB_ROLES"] = FAB_ROLES
     app.config.update(overrides or {})
+    # Flask-AppBuilder's download endpoint raises on a file that is not there: that is a 404.
+    app.register_error_handler(FileNotFoundError, lambda _error: ("file not found", 404))
     db = get_sqla_class()()
     db.init_app(app)
     with app.app_context():

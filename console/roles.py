@@ -13,6 +13,12 @@ COLLECTOR = "Collector"
 AUDITOR = "Auditor"
 
 READ = r"^can_(list|show|get|info)$"
+# Every signed-in user may see and edit their own profile and change their own password.
+SELF_SERVICE = [
+    [r"^MenuApi$", r"^can_get$"],
+    [r"^UserDBModelView$", r"^can_userinfo$"],
+    [r"^(ResetMyPasswordView|UserInfoEditView)$", r"^can_this_form_(get|post)$"],
+]
 # Roles that see every case; others see only their own (collector) or their teams' (supervisor).
 SEE_ALL_CASES = frozenset({ADMIN, ANALYST, AUDITOR})
 # Roles that may see ID and phone numbers unmasked outside of placing a contact.
@@ -20,20 +26,24 @@ SEE_FULL_PII: frozenset[str] = frozenset()
 
 FAB_ROLES: dict[str, list[list[str]]] = {
     ANALYST: [
+        *SELF_SERVICE,
         [r"^CaseView$", READ],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
     ],
     SUPERVISOR: [
+        *SELF_SERVICE,
         [r"^CaseView$", READ],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
     ],
     COLLECTOR: [
+        *SELF_SERVICE,
         [r"^CaseView$", READ],
         [r"^Cases$", r"^menu_access$"],
     ],
     AUDITOR: [
+        *SELF_SERVICE,
         [r"^CaseView$", READ],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
