@@ -179,9 +179,16 @@ def search(text: str, limit: int) -> None:
 @click.option("--port", default=config.CONSOLE_PORT, show_default=True)
 def console(host: str, port: int) -> None:
     """Run the console (Flask's threaded server; put gunicorn in front for production)."""
+    from casedb.broker import EmbeddedRedis  # noqa: PLC0415
     from console.app import create_app  # noqa: PLC0415
 
-    create_app().run(host=host, port=port, threaded=True, use_reloader=False)
+    embedded = None if config.REDIS_URL else EmbeddedRedis()
+    try:
+        app = create_app({"REDIS_URL": embedded.url} if embedded else None)
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        if embedded:
+            embedded.stop()
 
 
 @cli.command()

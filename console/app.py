@@ -28,6 +28,8 @@ def console_settings() -> dict[str, Any]:
             "en": {"flag": "gb", "name": "English"},
         },
         "FAB_API_SWAGGER_UI": False,
+        # Redis for get-next locks and report jobs (run.py starts an embedded one if unset).
+        "REDIS_URL": config.REDIS_URL,
         # Flask-AppBuilder's file fields and downloads keep files here.
         "UPLOAD_FOLDER": str(config.INSTANCE_DIR / "uploads"),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -39,7 +41,7 @@ def console_settings() -> dict[str, Any]:
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
-    from console.views import CaseView, PortfolioView  # noqa: PLC0415
+    from console.views import CaseView, PortfolioView, QueueView  # noqa: PLC0415
 
     app = Flask(__name__)
     app.config.update(console_settings())
@@ -59,6 +61,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             icon="fa-dashboard",
             category="Cases",
             category_label="案件 Cases",
+        )
+        appbuilder.add_view(
+            QueueView,
+            "My queue",
+            label="我的队列 My queue",
+            icon="fa-phone",
+            category="Cases",
         )
         appbuilder.add_view(
             CaseView,

@@ -40,7 +40,8 @@ FAB_ROLES: dict[str, list[list[str]]] = {
     COLLECTOR: [
         *SELF_SERVICE,
         [r"^CaseView$", READ],
-        [r"^Cases$", r"^menu_access$"],
+        [r"^QueueView$", r"^can_(queue|next)$"],
+        [r"^(Cases|My queue)$", r"^menu_access$"],
     ],
     AUDITOR: [
         *SELF_SERVICE,

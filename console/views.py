@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from flask import Response, current_app, flash, g, redirect, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from redis import Redis
 from sqlalchemy import func, select
 
 from casedb.delinquency import bucket_labels, business_date
-from casedb.models import CollectionCase, Customer, Loan
+from casedb.models import CollectionCase, Collector, Customer, Loan
+from casedb.work_queue import get_next, my_queue
 from console.scope import CaseScope
 
 
@@ -102,3 +105,37 @@ class CaseView(ModelView):
         "collector.name": "催收员 Collector",
         "next_action": "下一步 Next action",
     }
+
+
+class QueueView(BaseView):
+    """A collector's queue, and get-next that opens the top case and locks its customer."""
+
+    route_base = "/queue"
+    default_view = "queue"
+
+    def _collector_id(self) -> int | None:
+        return self.appbuilder.session.scalar(
+            select(Collector.id).where(Collector.username == g.user.username)
+        )
+
+    @expose("/")
+    @has_access
+    def queue(self) -> str:
+        collector_id = self._collector_id()
+        items = my_queue(self.appbuilder.session, collector_id) if collector_id else []
+        return self.render_template(
+            "queue.html", items=items, is_collector=collector_id is not None
+        )
+
+    @expose("/next")
+    @has_access
+    def next(self) -> Response:
+        collector_id = self._collector_id()
+        item = None
+        if collector_id is not None:
+            redis = Redis.from_url(current_app.config["REDIS_URL"])
+            item = get_next(self.appbuilder.session, redis, collector_id)
+        if item is None:
+            flash("队列中没有可处理的案件 No case is free in your queue", "info")
+            return redirect(url_for("QueueView.queue"))
+        return redirect(url_for("CaseView.show", pk=item.case_id))

@@ -35,6 +35,7 @@ RULES: dict[str, object] = {
     "CaseView.show": EVERYONE,
     "CaseView.": set(),  # add, edit, delete, actions, download: nobody, not even admin
     "PortfolioView.overview": {"admin", "analyst", "supervisor1", "auditor"},
+    "QueueView.": {"admin", "collector1"},
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
@@ -61,8 +62,8 @@ def _rule_for(endpoint: str) -> object:
 
 
 @pytest.fixture
-def app(cli_database, run_import, portfolio, engine):
-    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True})
+def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url):
+    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True, "REDIS_URL": redis_url})
     ensure_demo_logins()
     run_import(
         "teams", [["team_code", "name", "supervisor_username"], ["T1", "一组", "supervisor1"]]

@@ -12,8 +12,8 @@ PASSWORDS = {username: password for username, password, _ in DEMO_LOGINS}
 
 
 @pytest.fixture
-def app(cli_database):
-    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True})
+def app(cli_database, redis_connection, redis_url):
+    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True, "REDIS_URL": redis_url})
     ensure_demo_logins()
     return app
 
@@ -101,3 +101,22 @@ def test_case_views_are_read_only(app, assigned, username):
 def test_collectors_do_not_see_the_portfolio_overview(app, assigned):
     assert _client(app, "collector1").get("/portfolio/").status_code == 403
     assert _client(app, "supervisor1").get("/portfolio/").status_code == 200
+
+
+def test_a_collector_works_the_queue_with_get_next(app, assigned):
+    client = _client(app, "collector1")
+    page = client.get("/queue/").get_data(as_text=True)
+    assert ">K1<" in page
+    assert ">K2<" not in page
+    response = client.get("/queue/next")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/cases/show/{assigned['K1']}")
+
+
+def test_get_next_says_so_when_nothing_is_free(app, assigned):
+    client = _client(app, "collector2")
+    client.get("/queue/next")  # collector2 takes K2's customer C2
+    client.get("/logout/")
+    other = _client(app, "admin")
+    response = other.get("/queue/next", follow_redirects=True)
+    assert "No case is free in your queue" in response.get_data(as_text=True)
