@@ -8,6 +8,7 @@ from flask import Flask
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.const import AUTH_DB
 from flask_appbuilder.utils.legacy import get_sqla_class
+from flask_wtf.csrf import CSRFProtect
 
 import config
 
@@ -41,7 +42,7 @@ def console_settings() -> dict[str, Any]:
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
-    from console.views import CaseView, PortfolioView, QueueView  # noqa: PLC0415
+    from console.views import CaseView, PortfolioView, QueueView, WorkbenchView  # noqa: PLC0415
 
     app = Flask(__name__)
     app.config.update(console_settings())
@@ -49,6 +50,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     # Flask-AppBuilder's download endpoint raises on a file that is not there: that is a 404.
     app.register_error_handler(FileNotFoundError, lambda _error: ("file not found", 404))
+    # CSRF on every form post (Flask-AppBuilder exempts its REST API blueprints itself).
+    CSRFProtect(app)
     db = get_sqla_class()()
     db.init_app(app)
     with app.app_context():
@@ -69,6 +72,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             icon="fa-phone",
             category="Cases",
         )
+        appbuilder.add_view_no_menu(WorkbenchView)
         appbuilder.add_view(
             CaseView,
             "Cases list",

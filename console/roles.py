@@ -28,12 +28,14 @@ FAB_ROLES: dict[str, list[list[str]]] = {
     ANALYST: [
         *SELF_SERVICE,
         [r"^CaseView$", READ],
+        [r"^WorkbenchView$", r"^can_show$"],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
     ],
     SUPERVISOR: [
         *SELF_SERVICE,
         [r"^CaseView$", READ],
+        [r"^WorkbenchView$", r"^can_show$"],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
     ],
@@ -41,11 +43,13 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *SELF_SERVICE,
         [r"^CaseView$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
+        [r"^WorkbenchView$", r"^can_(show|contact)$"],
         [r"^(Cases|My queue)$", r"^menu_access$"],
     ],
     AUDITOR: [
         *SELF_SERVICE,
         [r"^CaseView$", READ],
+        [r"^WorkbenchView$", r"^can_show$"],
         [r"^PortfolioView$", r"^can_overview$"],
         [r"^(Cases|Portfolio)$", r"^menu_access$"],
     ],

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, g, redirect, url_for
+from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from redis import Redis
 from sqlalchemy import func, select
 
+from casedb.contact_log import ContactRejected, log_contact
 from casedb.delinquency import bucket_labels, business_date
-from casedb.models import CollectionCase, Collector, Customer, Loan
+from casedb.models import (
+    Channel,
+    CollectionCase,
+    Collector,
+    ContactPoint,
+    Customer,
+    Loan,
+    Outcome,
+    Party,
+)
+from casedb.timeline import case_timeline
 from casedb.work_queue import get_next, my_queue
-from console.scope import CaseScope
+from console.forms import ContactForm
+from console.scope import CaseScope, case_scope_condition
 
 
 class PortfolioView(BaseView):
@@ -138,4 +150,65 @@ class QueueView(BaseView):
         if item is None:
             flash("队列中没有可处理的案件 No case is free in your queue", "info")
             return redirect(url_for("QueueView.queue"))
-        return redirect(url_for("CaseView.show", pk=item.case_id))
+        return redirect(url_for("WorkbenchView.show", case_id=item.case_id))
+
+
+class WorkbenchView(BaseView):
+    """One case to work: facts, contact points (masked), timeline, and the contact form."""
+
+    route_base = "/workbench"
+
+    def _case_in_scope(self, case_id: int) -> CollectionCase:
+        roles = {role.name for role in g.user.roles}
+        case = self.appbuilder.session.scalar(
+            select(CollectionCase).where(
+                CollectionCase.id == case_id, case_scope_condition(roles, g.user.username)
+            )
+        )
+        if case is None:
+            abort(404)
+        return case
+
+    def _render(self, case: CollectionCase, error: str = "", status: int = 200) -> Response:
+        session = self.appbuilder.session
+        page = self.render_template(
+            "workbench.html",
+            case=case,
+            contact_points=session.scalars(
+                select(ContactPoint).where(ContactPoint.customer_id == case.customer_id)
+            ).all(),
+            timeline=case_timeline(session, case.id),
+            channels=list(Channel),
+            parties=list(Party),
+            outcomes=list(Outcome),
+            error=error,
+        )
+        return Response(page, status=status)
+
+    @expose("/<int:case_id>")
+    @has_access
+    def show(self, case_id: int) -> Response:
+        return self._render(self._case_in_scope(case_id))
+
+    @expose("/<int:case_id>/contact", methods=["POST"])
+    @has_access
+    def contact(self, case_id: int) -> Response:
+        case = self._case_in_scope(case_id)
+        session = self.appbuilder.session
+        try:
+            form = ContactForm.from_request(request.form, case.customer.timezone)
+            log_contact(
+                session,
+                case,
+                actor=g.user.username,
+                collector_id=session.scalar(
+                    select(Collector.id).where(Collector.username == g.user.username)
+                ),
+                **form.as_arguments(),
+            )
+            session.commit()
+        except (ContactRejected, ValueError) as exc:
+            session.rollback()
+            return self._render(case, error=str(exc), status=400)
+        flash("已保存 Contact saved", "success")
+        return redirect(url_for("WorkbenchView.show", case_id=case.id))

@@ -36,6 +36,8 @@ RULES: dict[str, object] = {
     "CaseView.": set(),  # add, edit, delete, actions, download: nobody, not even admin
     "PortfolioView.overview": {"admin", "analyst", "supervisor1", "auditor"},
     "QueueView.": {"admin", "collector1"},
+    "WorkbenchView.show": EVERYONE,
+    "WorkbenchView.contact": "post-only",
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
@@ -85,6 +87,7 @@ def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url
 def _urls(app, case_id):
     values = {
         "pk": case_id,
+        "case_id": case_id,
         "name": "x",
         "filename": "missing_sep_file.txt",  # the shape Flask-AppBuilder's download expects
         "group_by": "x",
@@ -110,6 +113,7 @@ def _urls(app, case_id):
         for argument in rule.arguments:
             url = url.replace(f"<{argument}>", str(values[argument]))
             url = url.replace(f"<string:{argument}>", str(values[argument]))
+            url = url.replace(f"<int:{argument}>", str(values[argument]))
         yield rule.endpoint, url
 
 

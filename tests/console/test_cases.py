@@ -1,5 +1,7 @@
 """Who sees which cases: data scope by role, masked ID numbers, read-only case views."""
 
+import re
+
 import pytest
 from sqlalchemy import select, update
 
@@ -110,7 +112,7 @@ def test_a_collector_works_the_queue_with_get_next(app, assigned):
     assert ">K2<" not in page
     response = client.get("/queue/next")
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/cases/show/{assigned['K1']}")
+    assert response.headers["Location"].endswith(f"/workbench/{assigned['K1']}")
 
 
 def test_get_next_says_so_when_nothing_is_free(app, assigned):
@@ -120,3 +122,67 @@ def test_get_next_says_so_when_nothing_is_free(app, assigned):
     other = _client(app, "admin")
     response = other.get("/queue/next", follow_redirects=True)
     assert "No case is free in your queue" in response.get_data(as_text=True)
+
+
+def test_a_collector_logs_a_call_with_a_promise_and_sees_it_on_the_timeline(app, assigned, session):
+    client = _client(app, "collector1")
+    response = client.post(
+        f"/workbench/{assigned['K1']}/contact",
+        data={
+            "channel": "call",
+            "party": "debtor",
+            "outcome": "ptp",
+            "started_at": "2025-03-01T10:30",
+            "duration_seconds": "185",
+            "notes": "客户表示月底发工资后还款",
+            "promise_amount": "600.00",
+            "promise_date": "2025-03-31",
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(f"/workbench/{assigned['K1']}").get_data(as_text=True)
+    assert "客户表示月底发工资后还款" in page
+    assert "600.00 by 2025-03-31" in page
+    assert ">promised<" in page
+    session.rollback()
+    case = session.get(CollectionCase, assigned["K1"])
+    assert case.status.value == "promised"
+
+
+def test_a_bad_contact_is_refused_with_the_reason_and_saves_nothing(app, assigned, session):
+    client = _client(app, "collector1")
+    response = client.post(
+        f"/workbench/{assigned['K1']}/contact",
+        data={"channel": "call", "outcome": "ptp", "started_at": "2025-03-01T10:30"},
+    )
+    assert response.status_code == 400
+    assert "needs the promised amount and date" in response.get_data(as_text=True)
+    session.rollback()
+    assert session.get(CollectionCase, assigned["K1"]).status.value == "new"
+
+
+def test_the_workbench_follows_the_data_scope_and_auditors_only_read(app, assigned):
+    assert _client(app, "collector2").get(f"/workbench/{assigned['K1']}").status_code == 404
+    auditor = _client(app, "auditor")
+    assert auditor.get(f"/workbench/{assigned['K1']}").status_code == 200
+    refused = auditor.post(f"/workbench/{assigned['K1']}/contact", data={"channel": "call"})
+    assert refused.status_code == 403
+
+
+def test_forms_without_a_csrf_token_are_refused(cli_database, assigned, redis_url):
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url})
+    ensure_demo_logins()
+    client = app.test_client()
+    login_page = client.get("/login/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+    client.post(
+        "/login/",
+        data={"username": "collector1", "password": PASSWORDS["collector1"], "csrf_token": token},
+    )
+    assert client.get(f"/workbench/{assigned['K1']}").status_code == 200
+    forged = client.post(
+        f"/workbench/{assigned['K1']}/contact",
+        data={"channel": "call", "outcome": "no_answer", "started_at": "2025-03-01T10:30"},
+    )
+    assert forged.status_code == 400
+    assert "CSRF" in forged.get_data(as_text=True)
