@@ -32,3 +32,12 @@ def test_the_portfolio_page_shows_counts_by_bucket(client, run_import, portfolio
 def test_a_wrong_password_does_not_log_in(client):
     client.post("/login/", data={"username": "admin", "password": "nope"})
     assert client.get("/portfolio/").status_code in (302, 401)
+
+
+def test_the_console_speaks_chinese_by_default_and_remembers_english(client):
+    assert "登录" in client.get("/login/").get_data(as_text=True)
+    client.get("/lang/en")
+    assert "Sign In" in client.get("/login/").get_data(as_text=True)
+    assert "Sign In" in client.get("/login/").get_data(as_text=True), "remembered"
+    client.get("/lang/zh")
+    assert "登录" in client.get("/login/").get_data(as_text=True)
