@@ -21,24 +21,18 @@ SELF_SERVICE = [
 ]
 # Roles that see every case; others see only their own (collector) or their teams' (supervisor).
 SEE_ALL_CASES = frozenset({ADMIN, ANALYST, AUDITOR})
-# Roles that may see ID and phone numbers unmasked outside of placing a contact.
-SEE_FULL_PII: frozenset[str] = frozenset()
+# What analysts, supervisors and auditors share: reading cases and the portfolio.
+OVERSIGHT = [
+    *SELF_SERVICE,
+    [r"^CaseView$", READ],
+    [r"^WorkbenchView$", r"^can_show$"],
+    [r"^PortfolioView$", r"^can_overview$"],
+    [r"^(Cases|Portfolio)$", r"^menu_access$"],
+]
 
 FAB_ROLES: dict[str, list[list[str]]] = {
-    ANALYST: [
-        *SELF_SERVICE,
-        [r"^CaseView$", READ],
-        [r"^WorkbenchView$", r"^can_show$"],
-        [r"^PortfolioView$", r"^can_overview$"],
-        [r"^(Cases|Portfolio)$", r"^menu_access$"],
-    ],
-    SUPERVISOR: [
-        *SELF_SERVICE,
-        [r"^CaseView$", READ],
-        [r"^WorkbenchView$", r"^can_show$"],
-        [r"^PortfolioView$", r"^can_overview$"],
-        [r"^(Cases|Portfolio)$", r"^menu_access$"],
-    ],
+    ANALYST: OVERSIGHT,
+    SUPERVISOR: OVERSIGHT,
     COLLECTOR: [
         *SELF_SERVICE,
         [r"^CaseView$", READ],
@@ -46,11 +40,5 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         [r"^WorkbenchView$", r"^can_(show|contact)$"],
         [r"^(Cases|My queue)$", r"^menu_access$"],
     ],
-    AUDITOR: [
-        *SELF_SERVICE,
-        [r"^CaseView$", READ],
-        [r"^WorkbenchView$", r"^can_show$"],
-        [r"^PortfolioView$", r"^can_overview$"],
-        [r"^(Cases|Portfolio)$", r"^menu_access$"],
-    ],
+    AUDITOR: OVERSIGHT,
 }
