@@ -42,7 +42,13 @@ def console_settings() -> dict[str, Any]:
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
-    from console.views import CaseView, PortfolioView, QueueView, WorkbenchView  # noqa: PLC0415
+    from console.views import (  # noqa: PLC0415
+        CaseApi,
+        CaseView,
+        PortfolioView,
+        QueueView,
+        WorkbenchView,
+    )
 
     app = Flask(__name__)
     app.config.update(console_settings())
@@ -73,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             category="Cases",
         )
         appbuilder.add_view_no_menu(WorkbenchView)
+        appbuilder.add_api(CaseApi)
         appbuilder.add_view(
             CaseView,
             "Cases list",

@@ -24,7 +24,7 @@ SEE_ALL_CASES = frozenset({ADMIN, ANALYST, AUDITOR})
 # What analysts, supervisors and auditors share: reading cases and the portfolio.
 OVERSIGHT = [
     *SELF_SERVICE,
-    [r"^CaseView$", READ],
+    [r"^(CaseView|CaseApi)$", READ],
     [r"^WorkbenchView$", r"^can_show$"],
     [r"^PortfolioView$", r"^can_overview$"],
     [r"^(Cases|Portfolio)$", r"^menu_access$"],
@@ -35,7 +35,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
     SUPERVISOR: OVERSIGHT,
     COLLECTOR: [
         *SELF_SERVICE,
-        [r"^CaseView$", READ],
+        [r"^(CaseView|CaseApi)$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
         [r"^WorkbenchView$", r"^can_(show|contact)$"],
         [r"^(Cases|My queue)$", r"^menu_access$"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
-from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder import BaseView, ModelRestApi, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from redis import Redis
 from sqlalchemy import func, select
@@ -212,3 +212,31 @@ class WorkbenchView(BaseView):
             return self._render(case, error=str(exc), status=400)
         flash("已保存 Contact saved", "success")
         return redirect(url_for("WorkbenchView.show", case_id=case.id))
+
+
+class CaseApi(ModelRestApi):
+    """``/api/v1/case/``: read-only cases in the caller's scope, ID numbers masked."""
+
+    resource_name = "case"
+    datamodel = SQLAInterface(CollectionCase)
+    include_route_methods = {"get", "get_list", "info"}
+    base_filters = [["id", CaseScope, lambda: None]]
+    base_order = ("priority_score", "desc")
+    list_columns = [
+        "id",
+        "case_no",
+        "customer.name",
+        "customer.id_number_masked",
+        "dpd",
+        "bucket",
+        "overdue_principal",
+        "overdue_interest",
+        "overdue_fees",
+        "priority_score",
+        "priority_level",
+        "team.name",
+        "collector.name",
+        "next_action",
+    ]
+    show_columns = [*list_columns, "loan.loan_no", "opened_on", "outstanding_balance", "currency"]
+    search_columns = ["case_no", "bucket", "dpd", "priority_level"]

@@ -186,3 +186,36 @@ def test_forms_without_a_csrf_token_are_refused(cli_database, assigned, redis_ur
     )
     assert forged.status_code == 400
     assert "CSRF" in forged.get_data(as_text=True)
+
+
+def _token(client, username):
+    response = client.post(
+        "/api/v1/security/login",
+        json={"username": username, "password": PASSWORDS[username], "provider": "db"},
+    )
+    assert response.status_code == 200
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def test_the_api_answers_with_the_same_scope_and_masking(app, assigned):
+    client = app.test_client()
+    assert client.get("/api/v1/case/").status_code == 401
+    browser = _client(app, "collector1")
+    assert browser.get("/api/v1/case/").status_code == 401, "a browser session is not a token"
+    mine = client.get("/api/v1/case/", headers=_token(client, "collector1")).get_json()
+    assert [row["case_no"] for row in mine["result"]] == ["K1"]
+    assert mine["result"][0]["customer"]["id_number_masked"] == "110101********1234"
+    assert "110101199003071234" not in str(mine)
+    everyone = client.get("/api/v1/case/", headers=_token(client, "auditor")).get_json()
+    assert sorted(row["case_no"] for row in everyone["result"]) == ["K1", "K2"]
+    other = client.get(f"/api/v1/case/{assigned['K2']}", headers=_token(client, "collector1"))
+    assert other.status_code == 404
+
+
+def test_the_api_refuses_writes_and_bad_queries_with_4xx(app, assigned):
+    client = app.test_client()
+    headers = _token(client, "admin")
+    assert client.post("/api/v1/case/", json={"case_no": "X"}, headers=headers).status_code == 405
+    assert client.delete(f"/api/v1/case/{assigned['K1']}", headers=headers).status_code == 405
+    bad = client.get("/api/v1/case/?q=(not-rison", headers=headers)
+    assert 400 <= bad.status_code < 500
