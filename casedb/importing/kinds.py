@@ -54,6 +54,7 @@ from casedb.models.customers import masked_contact_value
 TZ = config.DEFAULT_TIMEZONE
 EVENT_ID_LIST_LIMIT = 50
 OPEN_CASE_CACHE_LIMIT = 500_000
+RATING_RANK = {rating: rank for rank, rating in enumerate(RATING_SCALE)}
 
 
 def _customer_ref() -> Reference:
@@ -280,8 +281,7 @@ def rating_events(session: Session, result: WriteResult) -> list[dict[str, Any]]
     cases = _open_cases_by(session, "customer_id", {v["customer_id"] for v, _ in changes})
     events = []
     for v, previous in changes:
-        rank = {r: i for i, r in enumerate(RATING_SCALE)}
-        downgrade = rank.get(v["rating"], -1) > rank.get(previous, len(RATING_SCALE))
+        downgrade = RATING_RANK.get(v["rating"], -1) > RATING_RANK.get(previous, len(RATING_SCALE))
         for case_id, customer_id, loan_id in cases.get(v["customer_id"], []):
             events.append(
                 {

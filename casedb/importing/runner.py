@@ -272,7 +272,8 @@ class ImportCommand(ABC):
         )
         audit.append(session, [entry, *self._audit_updates])
 
-    def _count(self, result: WriteResult) -> None:
+    def _record(self, result: WriteResult) -> None:
+        """Add a batch's result to the report, and its updated rows to the audit entries."""
         for row in result.updated:
             changed = [c for c in row.values if row.values[c] != (row.previous or {}).get(c)]
             self._audit_updates.append(
@@ -416,7 +417,7 @@ class RunImport(ImportCommand):
             rows.append(row)
         table = self.kind.model.__table__
         result = write_rows(session, table, self.kind.key, rows, self.kind.insert_only)
-        self._count(result)
+        self._record(result)
         if self.kind.events is None:
             return
         events = self.kind.events(session, result)

@@ -157,7 +157,7 @@ class UciImport(ImportCommand):
             write_rows(session, MonthlyStatement.__table__, ("loan_id", "period"), statements),
             write_rows(session, RepaymentTransaction.__table__, ("txn_no",), payments),
         ):
-            self._count(result)
+            self._record(result)
         case_result = write_rows(
             session,
             CollectionCase.__table__,
@@ -165,7 +165,7 @@ class UciImport(ImportCommand):
             cases,
             insert_only=("overdue_at_entry", "opened_on", "status"),
         )
-        self._count(case_result)
+        self._record(case_result)
         self._emit(session, case_events(session, case_result))
 
 
