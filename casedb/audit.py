@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +32,13 @@ UNAUDITED = frozenset(
     {AuditEntry.__tablename__, ChangeEvent.__tablename__, ImportBatch.__tablename__}
 )
 _LOCK_KEY = 20051001  # arbitrary, fixed: the PostgreSQL advisory lock of the audit chain
+REDACTED = "***"
+
+# Who is acting when a session does not say: the console names its signed-in user here.
+_actor_resolvers: list[Callable[[], str | None]] = []
+# Models besides ours whose rows are audited too (the console's users and roles), each with
+# the columns whose values never reach the trail (password hashes).
+_other_bases: dict[type, frozenset[str]] = {}
 
 
 def jsonable(value: Any) -> Any:
@@ -153,9 +160,20 @@ def _entries(session: Session, chunk: int) -> Iterator[Any]:
 # --- the ORM listener ----------------------------------------------------------------------
 
 
+def _redacted_columns(obj: Any) -> frozenset[str]:
+    for base, columns in _other_bases.items():
+        if isinstance(obj, base):
+            return columns
+    return frozenset()
+
+
+def _value(obj: Any, key: str, value: Any) -> Any:
+    return REDACTED if key in _redacted_columns(obj) and value is not None else jsonable(value)
+
+
 def _columns(obj: Any) -> dict[str, Any]:
     mapper = inspect(obj).mapper
-    return {c.key: jsonable(getattr(obj, c.key)) for c in mapper.column_attrs}
+    return {c.key: _value(obj, c.key, getattr(obj, c.key)) for c in mapper.column_attrs}
 
 
 def _row_id(obj: Any) -> str | None:
@@ -165,26 +183,45 @@ def _row_id(obj: Any) -> str | None:
 
 def _audited(obj: Any) -> bool:
     table = getattr(obj, "__tablename__", None)
-    return isinstance(obj, Base) and table not in UNAUDITED
+    return isinstance(obj, (Base, *_other_bases)) and table not in UNAUDITED
+
+
+def _actor(session: Session) -> str:
+    if session.info.get("actor"):
+        return session.info["actor"]
+    for resolve in _actor_resolvers:
+        if actor := resolve():
+            return actor
+    return "system"
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    actor = session.info.get("actor", "system")
+    actor = _actor(session)
     # (action, object, row id if known before the flush, before, after)
     pending: list[tuple[str, Any, str | None, dict[str, Any] | None, dict[str, Any] | None]] = []
     for obj in session.new:
         if _audited(obj):
             pending.append(("insert", obj, None, None, None))
     for obj in session.dirty:
-        if not _audited(obj) or not session.is_modified(obj, include_collections=False):
+        # Membership collections matter for the console's users (their roles), not for cases.
+        collections = not isinstance(obj, Base)
+        if not _audited(obj) or not session.is_modified(obj, include_collections=collections):
             continue
         state = inspect(obj)
         before, after = {}, {}
         for attr in state.mapper.column_attrs:
             history = state.attrs[attr.key].history
             if history.has_changes():
-                before[attr.key] = jsonable(history.deleted[0]) if history.deleted else None
-                after[attr.key] = jsonable(history.added[0]) if history.added else None
+                old = history.deleted[0] if history.deleted else None
+                new = history.added[0] if history.added else None
+                before[attr.key] = _value(obj, attr.key, old)
+                after[attr.key] = _value(obj, attr.key, new)
+        # A membership change records the members removed (before) and added (after).
+        for relation in state.mapper.relationships if collections else ():
+            history = state.attrs[relation.key].history
+            if relation.uselist and history.has_changes():
+                before[relation.key] = sorted(str(member) for member in history.deleted)
+                after[relation.key] = sorted(str(member) for member in history.added)
         if after:
             pending.append(("update", obj, _row_id(obj), before, after))
     for obj in session.deleted:
@@ -201,6 +238,10 @@ def _after_flush(session: Session, _context: Any) -> None:
     for actor, action, obj, row_id, before, after in pending:
         if action == "insert":
             row_id, after = _row_id(obj), _columns(obj)
+            if not isinstance(obj, Base):
+                for relation in inspect(obj).mapper.relationships:
+                    if relation.uselist:
+                        after[relation.key] = sorted(str(m) for m in getattr(obj, relation.key))
         changes.append(Change(actor, action, obj.__tablename__, row_id, before, after))
     append(session, changes)
 
@@ -210,3 +251,15 @@ def install(session_class: type[Session] = Session) -> None:
     if not event.contains(session_class, "before_flush", _before_flush):
         event.listen(session_class, "before_flush", _before_flush)
         event.listen(session_class, "after_flush", _after_flush)
+
+
+def resolve_actor_with(resolver: Callable[[], str | None]) -> None:
+    """Name the actor of sessions that do not (``session.info["actor"]`` still wins)."""
+    if resolver not in _actor_resolvers:
+        _actor_resolvers.append(resolver)
+
+
+def audit_also(model: type, redact: Iterable[str] = ()) -> None:
+    """Audit the rows of a model outside the case database (the console's users and roles),
+    never recording the ``redact`` columns."""
+    _other_bases[model] = frozenset(redact)

@@ -18,3 +18,14 @@ def sqlite_triggers_lifted(connection: Any) -> Iterator[None]:
     yield
     for _, sql in triggers:
         connection.execute(text(sql))
+
+
+def tamper(engine: Any, statement: str) -> None:
+    """Change the audit trail behind the application's back, as a DBA with full rights could."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+            connection.execute(text(statement))
+        else:
+            with sqlite_triggers_lifted(connection):
+                connection.execute(text(statement))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Enum, MetaData, String, func
@@ -41,7 +42,7 @@ def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
     )
 
 
-def money(nullable: bool = False, default: str | None = "0") -> Mapped[Any]:
+def money(nullable: bool = False, default: Decimal | None = Decimal(0)) -> Mapped[Any]:
     return mapped_column(Money(), nullable=nullable, default=default)
 
 

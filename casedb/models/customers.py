@@ -93,6 +93,9 @@ class Customer(Timestamps, Base):
         self.id_number_digest = pii.id_number_digest(value) if value else None
         return value
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer_no})"
+
 
 class ContactPoint(Timestamps, Base):
     """A phone number, e-mail or address of the debtor, with the permissions that go with it."""

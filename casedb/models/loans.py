@@ -57,6 +57,9 @@ class Loan(Timestamps, Base):
         back_populates="loan", order_by="Installment.seq"
     )
 
+    def __str__(self) -> str:
+        return self.loan_no
+
 
 class Installment(Base):
     """One due date of a repayment schedule and how much of it is paid."""

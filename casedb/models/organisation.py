@@ -18,7 +18,11 @@ class Team(Timestamps, Base):
     supervisor_username: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
 
-    collectors: Mapped[list[Collector]] = relationship(back_populates="team")
+    # A team with collectors cannot be deleted (the foreign key refuses it); never orphan them.
+    collectors: Mapped[list[Collector]] = relationship(back_populates="team", passive_deletes="all")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
 
 
 class Collector(Timestamps, Base):
@@ -40,3 +44,6 @@ class Collector(Timestamps, Base):
     active: Mapped[bool] = mapped_column(default=True)
 
     team: Mapped[Team | None] = relationship(back_populates="collectors")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"

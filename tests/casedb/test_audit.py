@@ -11,7 +11,7 @@ from casedb.audit import verify
 from casedb.models import AuditEntry, Team
 from casedb.session import transaction
 from run import cli
-from tests.triggers import sqlite_triggers_lifted
+from tests.triggers import tamper
 
 
 def _entries(session):
@@ -29,17 +29,6 @@ def _team_history(engine):
     with transaction(engine) as s:
         s.info["actor"] = "admin"
         s.delete(s.scalar(select(Team)))
-
-
-def _tamper(engine, statement):
-    """Change the trail behind the application's back, as a DBA with full rights could."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
-            connection.execute(text(statement))
-        else:
-            with sqlite_triggers_lifted(connection):
-                connection.execute(text(statement))
 
 
 def test_inserts_updates_and_deletes_are_recorded_with_who_and_before_after(engine, session):
@@ -92,7 +81,7 @@ def test_the_database_refuses_to_edit_or_delete_an_entry(engine, session):
 def test_an_edited_entry_is_found_and_named(engine, session):
     _team_history(engine)
     second = _entries(session)[1]
-    _tamper(engine, f"UPDATE audit_entry SET actor = 'someone' WHERE id = {second.id}")
+    tamper(engine, f"UPDATE audit_entry SET actor = 'someone' WHERE id = {second.id}")
     session.rollback()
     broken = verify(session)
     assert broken.entry_id == second.id
@@ -103,7 +92,7 @@ def test_a_removed_entry_is_found_at_the_next_one(engine, session, cli_database)
     _team_history(engine)
     _, second, third = _entries(session)
     assert CliRunner().invoke(cli, ["audit", "verify"]).exit_code == 0
-    _tamper(engine, f"DELETE FROM audit_entry WHERE id = {second.id}")
+    tamper(engine, f"DELETE FROM audit_entry WHERE id = {second.id}")
     session.rollback()
     broken = verify(session)
     assert broken.entry_id == third.id
