@@ -6,7 +6,7 @@ import csv
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
@@ -86,6 +86,22 @@ class ImportReport:
         if self.error_file:
             text += f"; errors in {self.error_file}"
         return text + (f"; {self.message}" if self.message else "")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run has got, told as it goes so a background job can show a long import."""
+
+    batch_id: int | None
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+# Called when the batch record is opened and after every batch of rows is written.
+ProgressHook = Callable[[Progress], None]
 
 
 def parsed_ahead(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -178,6 +194,7 @@ class ImportCommand(ABC):
         encoding: str | None = None,
         batch_size: int | None = None,
         error_dir: Path | None = None,
+        progress: ProgressHook | None = None,
     ) -> None:
         self.engine = engine
         self.path = Path(path)
@@ -185,6 +202,7 @@ class ImportCommand(ABC):
         self.encoding = encoding
         self.batch_size = batch_size or config.IMPORT_BATCH_SIZE
         self.error_dir = error_dir or config.IMPORT_ERROR_DIR
+        self.progress = progress
         self.report = ImportReport(self.kind_name, self.path.name)
         self._audit_updates: list[audit.Change] = []
         self._sha256 = ""
@@ -206,6 +224,7 @@ class ImportCommand(ABC):
     def run(self) -> ImportReport:
         factory = session_factory(self.engine)
         self.report.batch_id = self._open_batch(factory)
+        self._tell_progress()
         sink = ErrorSink(
             self.report,
             self.error_dir / f"import_{self.report.batch_id}_{self.kind_name}_errors.csv",
@@ -290,6 +309,21 @@ class ImportCommand(ABC):
         self.report.updated += len(result.updated)
         self.report.unchanged += result.unchanged
         self.report.superseded += result.superseded
+        self._tell_progress()
+
+    def rejected_so_far(self) -> int:
+        """Rows rejected up to now, including those not yet added to the report."""
+        return self.report.rejected
+
+    def _tell_progress(self) -> None:
+        if self.progress is None:
+            return
+        r = self.report
+        self.progress(
+            Progress(
+                r.batch_id, r.rows_read, r.inserted, r.updated, r.unchanged, self.rejected_so_far()
+            )
+        )
 
     def _open_batch(self, factory: Any) -> int:
         digest = hashlib.sha256()
@@ -363,6 +397,10 @@ class RunImport(ImportCommand):
             self._emit_held(session)
         finally:
             self.report.rejected += self._rejected_while_parsing
+            self._rejected_while_parsing = 0
+
+    def rejected_so_far(self) -> int:
+        return self.report.rejected + self._rejected_while_parsing
 
     def _batches(self, sink: ErrorSink) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         source = open_rows(self.path, self.encoding)
