@@ -45,6 +45,9 @@ DEMO_SEED = int(_env("DEMO_SEED", "20051001"))
 # Host and port the console listens on.
 CONSOLE_HOST = _env("CONSOLE_HOST", "127.0.0.1")
 CONSOLE_PORT = int(_env("CONSOLE_PORT", "5000"))
+# Failed console logins in a row after which a login is locked, and for how many seconds.
+LOGIN_MAX_FAILURES = int(_env("LOGIN_MAX_FAILURES", "5"))
+LOGIN_LOCKOUT_SECONDS = int(_env("LOGIN_LOCKOUT_SECONDS", "900"))
 # RQ queues a worker listens on, highest priority first.
 WORKER_QUEUES = tuple(_env("WORKER_QUEUES", "reports,default").split(","))
 

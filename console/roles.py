@@ -18,27 +18,52 @@ SELF_SERVICE = [
     [r"^MenuApi$", r"^can_get$"],
     [r"^UserDBModelView$", r"^can_userinfo$"],
     [r"^(ResetMyPasswordView|UserInfoEditView)$", r"^can_this_form_(get|post)$"],
+    [r"^OpenApi$", r"^can_get$"],
+    [r"^SwaggerView$", r"^can_show$"],
 ]
 # Roles that see every case; others see only their own (collector) or their teams' (supervisor).
 SEE_ALL_CASES = frozenset({ADMIN, ANALYST, AUDITOR})
-# What analysts, supervisors and auditors share: reading cases and the portfolio.
+RECORDS = "CaseView|CustomerView|LoanView|ContactAttemptView|PromiseView|TeamView|CollectorView"
+RECORD_APIS = "CaseApi|CustomerApi|LoanApi|ContactAttemptApi|PromiseApi|TeamApi|CollectorApi"
+MENUS = (
+    "Cases|Cases list|Portfolio|Records|Customers|Loans|Contacts|Promises"
+    "|Organisation|Teams|Collectors"
+)
+# What analysts, supervisors and auditors share: reading cases, records and the portfolio.
 OVERSIGHT = [
     *SELF_SERVICE,
-    [r"^(CaseView|CaseApi)$", READ],
+    [rf"^({RECORDS}|{RECORD_APIS})$", READ],
     [r"^WorkbenchView$", r"^can_show$"],
     [r"^PortfolioView$", r"^can_overview$"],
-    [r"^(Cases|Portfolio)$", r"^menu_access$"],
+    [rf"^({MENUS})$", r"^menu_access$"],
+]
+# Running imports, following their jobs and reading their error files (raw customer data).
+IMPORTING = [
+    [r"^ImportView$", r"^can_import$"],
+    [r"^(Data|Data import)$", r"^menu_access$"],
 ]
 
 FAB_ROLES: dict[str, list[list[str]]] = {
     ANALYST: OVERSIGHT,
-    SUPERVISOR: OVERSIGHT,
+    SUPERVISOR: [
+        *OVERSIGHT,
+        [r"^CaseView$", r"^(reassign|change_status|hold|release)$"],
+        [r"^CaseBulkView$", r"^can_apply$"],
+        [r"^(CustomerView|PromiseView|CollectorView)$", r"^can_edit$"],
+        [r"^(CustomerApi|CollectorApi)$", r"^can_put$"],
+        *IMPORTING,
+    ],
     COLLECTOR: [
         *SELF_SERVICE,
         [r"^(CaseView|CaseApi)$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
         [r"^WorkbenchView$", r"^can_(show|contact)$"],
-        [r"^(Cases|My queue)$", r"^menu_access$"],
+        [r"^(Cases|Cases list|My queue)$", r"^menu_access$"],
     ],
-    AUDITOR: OVERSIGHT,
+    AUDITOR: [
+        *OVERSIGHT,
+        [r"^AuditTrailView$", r"^can_(list|show|export|verify)$"],
+        [r"^AuditTrailApi$", READ],
+        [r"^(Compliance|Audit trail)$", r"^menu_access$"],
+    ],
 }

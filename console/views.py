@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
-from flask_appbuilder import BaseView, ModelRestApi, ModelView, expose, has_access
+from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from redis import Redis
 from sqlalchemy import func, select
 
+from casedb.case_actions import (
+    BulkActionRefused,
+    BulkResult,
+    change_status_of,
+    hold,
+    reassign,
+)
 from casedb.contact_log import ContactRejected, log_contact
 from casedb.delinquency import bucket_labels, business_date
 from casedb.models import (
+    CaseStatus,
     Channel,
     CollectionCase,
     Collector,
@@ -19,11 +30,19 @@ from casedb.models import (
     Loan,
     Outcome,
     Party,
+    Team,
 )
 from casedb.timeline import case_timeline
 from casedb.work_queue import get_next, my_queue
 from console.forms import ContactForm
-from console.scope import CaseScope, case_scope_condition
+from console.scope import CaseScope, case_scope_condition, current_roles, team_scope_condition
+
+BULK_ACTIONS = {
+    "reassign": "改派 Reassign",
+    "change_status": "变更状态 Change status",
+    "hold": "暂停 Put on hold",
+    "release": "恢复 Release hold",
+}
 
 
 class PortfolioView(BaseView):
@@ -59,6 +78,7 @@ class CaseView(ModelView):
 
     datamodel = SQLAInterface(CollectionCase)
     route_base = "/cases"
+    # Flask-AppBuilder adds each action's name ("reassign", ...) as a permission of its own.
     base_permissions = ["can_list", "can_show"]
     base_filters = [["id", CaseScope, lambda: None]]
     base_order = ("priority_score", "desc")
@@ -117,6 +137,118 @@ class CaseView(ModelView):
         "collector.name": "催收员 Collector",
         "next_action": "下一步 Next action",
     }
+
+    def _bulk(self, name: str, items: CollectionCase | Sequence[CollectionCase]) -> Response:
+        cases = items if isinstance(items, Sequence) else [items]
+        ids = ",".join(str(case.id) for case in cases if case is not None)
+        return redirect(url_for("CaseBulkView.apply", action_name=name, ids=ids))
+
+    @action("reassign", BULK_ACTIONS["reassign"], icon="fa-user")
+    def reassign(self, items: Sequence[CollectionCase]) -> Response:
+        return self._bulk("reassign", items)
+
+    @action("change_status", BULK_ACTIONS["change_status"], icon="fa-exchange")
+    def change_status(self, items: Sequence[CollectionCase]) -> Response:
+        return self._bulk("change_status", items)
+
+    @action("hold", BULK_ACTIONS["hold"], icon="fa-pause")
+    def hold(self, items: Sequence[CollectionCase]) -> Response:
+        return self._bulk("hold", items)
+
+    @action("release", BULK_ACTIONS["release"], icon="fa-play")
+    def release(self, items: Sequence[CollectionCase]) -> Response:
+        return self._bulk("release", items)
+
+
+class CaseBulkView(BaseView):
+    """The second step of a bulk action on cases: its parameters and reason, then the change.
+
+    The selected ids travel in the URL and are re-checked against the user's scope; each
+    action needs the same permission as its entry in the case list's action menu.
+    """
+
+    route_base = "/cases/bulk"
+
+    def _cases(self) -> list[CollectionCase]:
+        roles, username = current_roles()
+        try:
+            ids = [int(part) for part in request.values.get("ids", "").split(",") if part]
+        except ValueError:
+            abort(400, "ids: case ids separated by commas")
+        if not ids or len(ids) > 1000:
+            abort(400, "select between 1 and 1,000 cases")
+        return list(
+            self.appbuilder.session.scalars(
+                select(CollectionCase)
+                .where(CollectionCase.id.in_(ids), case_scope_condition(roles, username))
+                .order_by(CollectionCase.case_no)
+            )
+        )
+
+    def _collectors(self) -> list[Collector]:
+        roles, username = current_roles()
+        return list(
+            self.appbuilder.session.scalars(
+                select(Collector)
+                .where(
+                    Collector.active,
+                    Collector.team_id.in_(
+                        select(Team.id).where(team_scope_condition(roles, username))
+                    ),
+                )
+                .order_by(Collector.name)
+            )
+        )
+
+    def _run(self, name: str, cases: list[CollectionCase]) -> BulkResult:
+        session, actor = self.appbuilder.session, g.user.username
+        reason = request.form.get("reason", "")
+        if name == "reassign":
+            try:
+                collector_id = int(request.form.get("collector_id", ""))
+            except ValueError:
+                raise BulkActionRefused("choose a collector") from None
+            if collector_id not in {c.id for c in self._collectors()}:
+                raise BulkActionRefused("choose a collector of a team you manage")
+            return reassign(session, cases, collector_id, actor=actor, reason=reason)
+        if name == "change_status":
+            try:
+                target = CaseStatus(request.form.get("status", ""))
+            except ValueError:
+                raise BulkActionRefused("choose a status") from None
+            return change_status_of(session, cases, target, actor=actor, reason=reason)
+        return hold(session, cases, name == "hold", actor=actor, reason=reason)
+
+    @expose("/<action_name>", methods=["GET", "POST"])
+    @has_access
+    def apply(self, action_name: str) -> Response:
+        if action_name not in BULK_ACTIONS:
+            abort(404)
+        if not self.appbuilder.sm.has_access(action_name, "CaseView"):
+            abort(403)
+        cases = self._cases()
+        error, status = "", 200
+        if request.method == "POST":
+            session = self.appbuilder.session
+            try:
+                result = self._run(action_name, cases)
+                session.commit()
+            except BulkActionRefused as refused:
+                session.rollback()
+                error, status = str(refused), 400
+            else:
+                flash(result.summary(), "warning" if result.refused else "success")
+                return redirect(url_for("CaseView.list"))
+        page = self.render_template(
+            "case_bulk.html",
+            action_name=action_name,
+            title=BULK_ACTIONS[action_name],
+            cases=cases,
+            collectors=self._collectors() if action_name == "reassign" else [],
+            statuses=list(CaseStatus) if action_name == "change_status" else [],
+            error=error,
+        )
+        return Response(page, status=status)
 
 
 class QueueView(BaseView):
@@ -212,31 +344,3 @@ class WorkbenchView(BaseView):
             return self._render(case, error=str(exc), status=400)
         flash("已保存 Contact saved", "success")
         return redirect(url_for("WorkbenchView.show", case_id=case.id))
-
-
-class CaseApi(ModelRestApi):
-    """``/api/v1/case/``: read-only cases in the caller's scope, ID numbers masked."""
-
-    resource_name = "case"
-    datamodel = SQLAInterface(CollectionCase)
-    include_route_methods = {"get", "get_list", "info"}
-    base_filters = [["id", CaseScope, lambda: None]]
-    base_order = ("priority_score", "desc")
-    list_columns = [
-        "id",
-        "case_no",
-        "customer.name",
-        "customer.id_number_masked",
-        "dpd",
-        "bucket",
-        "overdue_principal",
-        "overdue_interest",
-        "overdue_fees",
-        "priority_score",
-        "priority_level",
-        "team.name",
-        "collector.name",
-        "next_action",
-    ]
-    show_columns = [*list_columns, "loan.loan_no", "opened_on", "outstanding_balance", "currency"]
-    search_columns = ["case_no", "bucket", "dpd", "priority_level"]

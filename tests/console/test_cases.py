@@ -3,62 +3,11 @@
 import re
 
 import pytest
-from sqlalchemy import select, update
 
-from casedb.models import CollectionCase, Collector, Team
-from casedb.session import transaction
+from casedb.models import CollectionCase
 from console.app import create_app
-from console.demo_logins import DEMO_LOGINS, ensure_demo_logins
-
-PASSWORDS = {username: password for username, password, _ in DEMO_LOGINS}
-
-
-@pytest.fixture
-def app(cli_database, redis_connection, redis_url):
-    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True, "REDIS_URL": redis_url})
-    ensure_demo_logins()
-    return app
-
-
-@pytest.fixture
-def assigned(engine, run_import, portfolio):
-    """Case K1 on team T1 (supervisor1) with collector1; a second case K2 with collector2."""
-    run_import(
-        "teams",
-        [["team_code", "name", "supervisor_username"], ["T1", "一组", "supervisor1"]],
-    )
-    run_import(
-        "collectors",
-        [
-            ["collector_code", "name", "team_code", "username"],
-            ["CL1", "催收员甲", "T1", "collector1"],
-            ["CL2", "催收员乙", "", "collector2"],
-        ],
-    )
-    run_import(
-        "cases",
-        [
-            ["case_no", "loan_no", "opened_on", "dpd", "overdue_principal", "collector_code"],
-            ["K2", "L2", "2025-02-01", "20", "300", "CL2"],
-        ],
-    )
-    with transaction(engine) as session:
-        team = session.scalar(select(Team.id))
-        mine = session.scalar(select(Collector.id).where(Collector.code == "CL1"))
-        session.execute(
-            update(CollectionCase)
-            .where(CollectionCase.case_no == "K1")
-            .values(team_id=team, collector_id=mine)
-        )
-    with transaction(engine) as session:
-        return {c.case_no: c.id for c in session.scalars(select(CollectionCase))}
-
-
-def _client(app, username):
-    client = app.test_client()
-    response = client.post("/login/", data={"username": username, "password": PASSWORDS[username]})
-    assert response.status_code == 302
-    return client
+from console.demo_logins import ensure_demo_logins
+from tests.console.conftest import PASSWORDS, api_token, sign_in
 
 
 @pytest.mark.parametrize(
@@ -73,19 +22,19 @@ def _client(app, username):
     ],
 )
 def test_each_role_lists_only_the_cases_in_its_scope(app, assigned, username, visible):
-    page = _client(app, username).get("/cases/list/").get_data(as_text=True)
+    page = sign_in(app, username).get("/cases/list/").get_data(as_text=True)
     shown = {case_no for case_no in ("K1", "K2") if f">{case_no}<" in page}
     assert shown == visible
 
 
 def test_another_collectors_case_is_not_found(app, assigned):
-    client = _client(app, "collector1")
+    client = sign_in(app, "collector1")
     assert client.get(f"/cases/show/{assigned['K1']}").status_code == 200
     assert client.get(f"/cases/show/{assigned['K2']}").status_code == 404
 
 
 def test_id_numbers_are_masked_in_lists_and_case_pages(app, assigned):
-    client = _client(app, "admin")
+    client = sign_in(app, "admin")
     for url in ("/cases/list/", f"/cases/show/{assigned['K1']}"):
         page = client.get(url).get_data(as_text=True)
         assert "110101********1234" in page
@@ -94,19 +43,19 @@ def test_id_numbers_are_masked_in_lists_and_case_pages(app, assigned):
 
 @pytest.mark.parametrize("username", ["auditor", "collector1", "analyst"])
 def test_case_views_are_read_only(app, assigned, username):
-    client = _client(app, username)
+    client = sign_in(app, username)
     assert client.get("/cases/add").status_code in (403, 404, 405)
     assert client.post(f"/cases/delete/{assigned['K1']}").status_code in (403, 404, 405)
     assert client.get(f"/cases/edit/{assigned['K1']}").status_code in (403, 404, 405)
 
 
 def test_collectors_do_not_see_the_portfolio_overview(app, assigned):
-    assert _client(app, "collector1").get("/portfolio/").status_code == 403
-    assert _client(app, "supervisor1").get("/portfolio/").status_code == 200
+    assert sign_in(app, "collector1").get("/portfolio/").status_code == 403
+    assert sign_in(app, "supervisor1").get("/portfolio/").status_code == 200
 
 
 def test_a_collector_works_the_queue_with_get_next(app, assigned):
-    client = _client(app, "collector1")
+    client = sign_in(app, "collector1")
     page = client.get("/queue/").get_data(as_text=True)
     assert ">K1<" in page
     assert ">K2<" not in page
@@ -116,16 +65,16 @@ def test_a_collector_works_the_queue_with_get_next(app, assigned):
 
 
 def test_get_next_says_so_when_nothing_is_free(app, assigned):
-    client = _client(app, "collector2")
+    client = sign_in(app, "collector2")
     client.get("/queue/next")  # collector2 takes K2's customer C2
     client.get("/logout/")
-    other = _client(app, "admin")
+    other = sign_in(app, "admin")
     response = other.get("/queue/next", follow_redirects=True)
     assert "No case is free in your queue" in response.get_data(as_text=True)
 
 
 def test_a_collector_logs_a_call_with_a_promise_and_sees_it_on_the_timeline(app, assigned, session):
-    client = _client(app, "collector1")
+    client = sign_in(app, "collector1")
     response = client.post(
         f"/workbench/{assigned['K1']}/contact",
         data={
@@ -150,7 +99,7 @@ def test_a_collector_logs_a_call_with_a_promise_and_sees_it_on_the_timeline(app,
 
 
 def test_a_bad_contact_is_refused_with_the_reason_and_saves_nothing(app, assigned, session):
-    client = _client(app, "collector1")
+    client = sign_in(app, "collector1")
     response = client.post(
         f"/workbench/{assigned['K1']}/contact",
         data={"channel": "call", "outcome": "ptp", "started_at": "2025-03-01T10:30"},
@@ -162,8 +111,8 @@ def test_a_bad_contact_is_refused_with_the_reason_and_saves_nothing(app, assigne
 
 
 def test_the_workbench_follows_the_data_scope_and_auditors_only_read(app, assigned):
-    assert _client(app, "collector2").get(f"/workbench/{assigned['K1']}").status_code == 404
-    auditor = _client(app, "auditor")
+    assert sign_in(app, "collector2").get(f"/workbench/{assigned['K1']}").status_code == 404
+    auditor = sign_in(app, "auditor")
     assert auditor.get(f"/workbench/{assigned['K1']}").status_code == 200
     refused = auditor.post(f"/workbench/{assigned['K1']}/contact", data={"channel": "call"})
     assert refused.status_code == 403
@@ -188,33 +137,24 @@ def test_forms_without_a_csrf_token_are_refused(cli_database, assigned, redis_ur
     assert "CSRF" in forged.get_data(as_text=True)
 
 
-def _token(client, username):
-    response = client.post(
-        "/api/v1/security/login",
-        json={"username": username, "password": PASSWORDS[username], "provider": "db"},
-    )
-    assert response.status_code == 200
-    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
-
-
 def test_the_api_answers_with_the_same_scope_and_masking(app, assigned):
     client = app.test_client()
     assert client.get("/api/v1/case/").status_code == 401
-    browser = _client(app, "collector1")
+    browser = sign_in(app, "collector1")
     assert browser.get("/api/v1/case/").status_code == 401, "a browser session is not a token"
-    mine = client.get("/api/v1/case/", headers=_token(client, "collector1")).get_json()
+    mine = client.get("/api/v1/case/", headers=api_token(client, "collector1")).get_json()
     assert [row["case_no"] for row in mine["result"]] == ["K1"]
     assert mine["result"][0]["customer"]["id_number_masked"] == "110101********1234"
     assert "110101199003071234" not in str(mine)
-    everyone = client.get("/api/v1/case/", headers=_token(client, "auditor")).get_json()
+    everyone = client.get("/api/v1/case/", headers=api_token(client, "auditor")).get_json()
     assert sorted(row["case_no"] for row in everyone["result"]) == ["K1", "K2"]
-    other = client.get(f"/api/v1/case/{assigned['K2']}", headers=_token(client, "collector1"))
+    other = client.get(f"/api/v1/case/{assigned['K2']}", headers=api_token(client, "collector1"))
     assert other.status_code == 404
 
 
 def test_the_api_refuses_writes_and_bad_queries_with_4xx(app, assigned):
     client = app.test_client()
-    headers = _token(client, "admin")
+    headers = api_token(client, "admin")
     assert client.post("/api/v1/case/", json={"case_no": "X"}, headers=headers).status_code == 405
     assert client.delete(f"/api/v1/case/{assigned['K1']}", headers=headers).status_code == 405
     bad = client.get("/api/v1/case/?q=(not-rison", headers=headers)

@@ -1,0 +1,58 @@
+"""Logins: throttled per address, locked per account after repeated failures."""
+
+import pytest
+
+import config
+from console.app import create_app
+from console.demo_logins import ensure_demo_logins
+
+
+@pytest.fixture
+def throttled_app(cli_database, redis_connection, redis_url):
+    app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True, "REDIS_URL": redis_url})
+    ensure_demo_logins()
+    return app
+
+
+def _login(client, password):
+    return client.post(
+        "/login/", data={"username": "collector1", "password": password}, follow_redirects=True
+    )
+
+
+def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(throttled_app):
+    client = throttled_app.test_client()
+    for _ in range(config.LOGIN_MAX_FAILURES):
+        _login(client, "wrong")
+    locked = _login(client, "collector123").get_data(as_text=True)
+    assert "Too many failed logins" in locked
+    assert client.get("/queue/").status_code in {302, 401, 403}
+
+
+def test_the_lock_expires(throttled_app, monkeypatch, redis_connection):
+    monkeypatch.setattr(config, "LOGIN_LOCKOUT_SECONDS", 60)
+    client = throttled_app.test_client()
+    for _ in range(config.LOGIN_MAX_FAILURES):
+        _login(client, "wrong")
+    assert 0 < redis_connection.ttl("login_failures:collector1") <= 60
+    redis_connection.delete("login_failures:collector1")  # as the expiry would
+    _login(client, "collector123")
+    assert client.get("/queue/").status_code == 200
+
+
+def test_a_success_clears_the_failure_count(throttled_app, redis_connection):
+    client = throttled_app.test_client()
+    _login(client, "wrong")
+    assert redis_connection.get("login_failures:collector1") == b"1"
+    _login(client, "collector123")
+    assert redis_connection.get("login_failures:collector1") is None
+
+
+def test_login_posts_from_one_address_are_rate_limited(throttled_app):
+    client = throttled_app.test_client()
+    answers = [
+        client.post("/login/", data={"username": f"u{n}", "password": "x"}).status_code
+        for n in range(25)
+    ]
+    assert 429 in answers
+    assert answers.index(429) == 20
