@@ -37,6 +37,7 @@ test: lint
 bench: install
 	$(PY) bench/payments_import.py
 	$(PY) bench/uci_import.py
+	$(PY) bench/console_pages.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out
