@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import uuid4
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casedb.lifecycle import change_status
@@ -21,6 +22,7 @@ from casedb.models import (
     Channel,
     CollectionCase,
     ContactAttempt,
+    ContactPoint,
     Direction,
     EventKind,
     Outcome,
@@ -74,6 +76,12 @@ def log_contact(
             raise ContactRejected("the promised date is before the contact")
     elif outcome is Outcome.PROMISE_TO_PAY:
         raise ContactRejected("outcome 'ptp' needs the promised amount and date")
+    if contact_point_id is not None:
+        owner = session.scalar(
+            select(ContactPoint.customer_id).where(ContactPoint.id == contact_point_id)
+        )
+        if owner != case.customer_id:
+            raise ContactRejected("the number called is not one of the customer's")
     session.info["actor"] = actor
     attempt = ContactAttempt(
         attempt_no=f"CA-{uuid4().hex[:16]}",

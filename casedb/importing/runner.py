@@ -454,7 +454,13 @@ class RunImport(ImportCommand):
                     continue
             rows.append(row)
         table = self.kind.model.__table__
-        result = write_rows(session, table, self.kind.key, rows, self.kind.insert_only)
+        given = {column.name for _, column in self._layout}
+        absent = {
+            column.column: column.empty
+            for column in self.kind.columns
+            if column.name not in given and column.empty is not None
+        }
+        result = write_rows(session, table, self.kind.key, rows, self.kind.insert_only, absent)
         self._record(result)
         if self.kind.events is None:
             return

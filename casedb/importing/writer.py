@@ -9,7 +9,7 @@ bulk load — while every caller still learns the id of every row it wrote.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,11 +50,13 @@ def write_rows(
     key: Sequence[str],
     rows: Sequence[dict[str, Any]],
     insert_only: Sequence[str] = (),
+    insert_defaults: Mapping[str, Any] | None = None,
 ) -> WriteResult:
     """Upsert ``rows`` (all with the same columns) by ``key``; the last row of a key wins.
 
     ``insert_only`` columns are set when a row is created and never overwritten by an update
-    (e.g. the overdue amount at case entry).
+    (e.g. the overdue amount at case entry). ``insert_defaults`` fill columns the rows do not
+    have when a row is created (a file without a ``source_kind`` column); updates leave them.
     """
     result = WriteResult(table_name=table.name)
     if not rows:
@@ -84,7 +86,7 @@ def write_rows(
         for row_id, row in zip(ids, new_rows, strict=True):
             result.inserted.append(WrittenRow(row_id, row, None))
             result.ids[tuple(row[c] for c in key)] = row_id
-        _insert(session, table, columns, result.inserted)
+        _insert(session, table, columns, result.inserted, insert_defaults or {})
     if result.updated:
         _update(session, table, columns, insert_only, result.updated)
     return result
@@ -150,8 +152,15 @@ def _allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _insert(session: Session, table: Table, columns: list[str], rows: list[WrittenRow]) -> None:
+def _insert(
+    session: Session,
+    table: Table,
+    columns: list[str],
+    rows: list[WrittenRow],
+    insert_defaults: Mapping[str, Any],
+) -> None:
     defaults = _column_defaults(table, columns)
+    defaults.update({c: v for c, v in insert_defaults.items() if c not in columns})
     value_names = [c for c in columns if c != "id"]
     if session.bind.dialect.name == "postgresql":
         _copy(session, table, value_names, defaults, rows)

@@ -12,6 +12,8 @@ from casedb.importing.kinds import IMPORT_KINDS
 from casedb.importing.runner import RunImport
 from casedb.models import (
     ChangeEvent,
+    CreditSnapshot,
+    CreditSource,
     CollectionCase,
     Customer,
     EventKind,
@@ -170,3 +172,21 @@ def test_payments_tell_the_rules_service_once_per_case(run_import, portfolio, se
     assert payload["last_paid_at"] == "2025-02-07T04:00:00+00:00"
     loan = session.scalar(select(Loan).where(Loan.loan_no == "L1"))
     assert events[0].loan_id == loan.id and events[0].actor == f"import:{report.batch_id}"
+
+
+def test_a_column_the_file_leaves_out_takes_its_default_on_new_rows_only(
+    run_import, portfolio, session
+):
+    header = ["snapshot_no", "customer_no", "provider", "reported_on", "score"]
+    report = run_import("bureau_reports", [header, ["B1", "C1", "百行征信", "2025-01-31", "612"]])
+    assert report.inserted == 1
+    snapshot = session.scalar(select(CreditSnapshot))
+    assert snapshot.source_kind is CreditSource.BUREAU_REPORT
+    run_import(
+        "ratings",
+        [[*header, "source_kind"], ["B1", "C1", "百行征信", "2025-01-31", "640", "bureau_report"]],
+    )
+    run_import("ratings", [header, ["B1", "C1", "百行征信", "2025-01-31", "650"]])
+    session.rollback()
+    snapshot = session.scalar(select(CreditSnapshot))
+    assert (snapshot.score, snapshot.source_kind) == (650, CreditSource.BUREAU_REPORT)
