@@ -7,6 +7,7 @@ python run.py db upgrade         migrate the case database to the latest schema
 python run.py demo               import the UCI portfolio and build the demo on top of it
 python run.py import KIND FILE   import a CSV/XLSX file (``import --list`` shows the kinds)
 python run.py search TEXT        find cases by name, phone, ID number, case or loan number
+python run.py rules run          the rules service: consume the outbox, decide, write back
 """
 
 from __future__ import annotations
@@ -257,6 +258,121 @@ def serve(host: str, port: int) -> None:
     failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
     if failed and not stopping:
         raise click.ClickException(f"stopped because {', '.join(failed)} exited")
+
+
+@cli.group()
+def rules() -> None:
+    """The rules service: decision tables applied to cases as their facts change."""
+
+
+@rules.command("run")
+@click.option("--once", is_flag=True, help="drain the pending events, then exit")
+@click.option("--batch", default=200, show_default=True, help="cases taken per pass")
+@click.option("--poll", default=1.0, show_default=True, help="seconds to wait when idle")
+def rules_run(once: bool, batch: int, poll: float) -> None:
+    """Consume the change events, evaluate the published tables, write the decisions back."""
+    import logging  # noqa: PLC0415
+
+    from casedb.session import default_engine  # noqa: PLC0415
+    from rules_service.relay import Relay  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    relay = Relay(default_engine(), batch=batch)
+    try:
+        delivered = relay.run(once=once, poll=poll, stopping=lambda: stopping)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"rules service: {delivered} events applied")
+
+
+@rules.command("publish")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--by", default="cli", show_default=True, help="who publishes (provenance)")
+def rules_publish(files: tuple[Path, ...], by: str) -> None:
+    """Publish decision-table FILES as new versions (the same content again is a no-op)."""
+    from casedb.session import transaction  # noqa: PLC0415
+    from rules_service.decision_table import TableError  # noqa: PLC0415
+    from rules_service.policy import PublishError, publish_files  # noqa: PLC0415
+
+    try:
+        with transaction() as session:
+            published = publish_files(session, files, by)
+            lines = [_published_line(p) for p in published]
+    except (TableError, PublishError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("\n".join(lines))
+
+
+@rules.command("publish-defaults")
+@click.option("--by", default="cli", show_default=True)
+def rules_publish_defaults(by: str) -> None:
+    """Publish the tables shipped in rulesets/ (idempotent)."""
+    from casedb.session import transaction  # noqa: PLC0415
+    from rules_service.policy import publish_defaults  # noqa: PLC0415
+
+    with transaction() as session:
+        lines = [_published_line(p) for p in publish_defaults(session, by)]
+    click.echo("\n".join(lines))
+
+
+def _published_line(published: object) -> str:
+    row = published.row  # type: ignore[attr-defined]
+    state = "published" if published.created else "already published"  # type: ignore[attr-defined]
+    return f"{row.kind:<10} {row.name} v{row.version} {row.checksum[:12]} {state}"
+
+
+@rules.command("evaluate")
+@click.option("--case", "case_ref", required=True, help="case id or case number")
+def rules_evaluate(case_ref: str) -> None:
+    """Print the case's facts and what the published tables decide now (writes nothing)."""
+    from casedb.session import session_factory  # noqa: PLC0415
+    from rules_service.explain import evaluate_text  # noqa: PLC0415
+    from rules_service.policy import Policy  # noqa: PLC0415
+
+    with session_factory()() as session:
+        try:
+            policy = Policy()
+            policy.refresh(session)
+            if not policy.current:
+                raise click.ClickException("no published ruleset; run `rules publish-defaults`")
+            click.echo(evaluate_text(session, policy, _case_id(session, case_ref)))
+        finally:
+            session.rollback()
+
+
+@rules.command("explain")
+@click.option("--case", "case_ref", required=True, help="case id or case number")
+def rules_explain(case_ref: str) -> None:
+    """Why the case has its team, collector, priority and strategy: the latest decisions."""
+    from casedb.session import session_factory  # noqa: PLC0415
+    from rules_service.explain import explain_text  # noqa: PLC0415
+
+    with session_factory()() as session:
+        click.echo(explain_text(session, _case_id(session, case_ref)))
+
+
+def _case_id(session: object, ref: str) -> int:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from casedb.models import CollectionCase  # noqa: PLC0415
+
+    found = session.scalar(  # type: ignore[attr-defined]
+        select(CollectionCase.id).where(
+            (CollectionCase.case_no == ref)
+            | (CollectionCase.id == (int(ref) if ref.isdigit() else -1))
+        )
+    )
+    if found is None:
+        raise click.ClickException(f"no case {ref!r}")
+    return found
 
 
 def _safe_url(url: str) -> str:

@@ -1,8 +1,9 @@
-"""A case's timeline: contacts, promises and change events in one list, newest first.
+"""A case's timeline: contacts, promises, change events and rule decisions, newest first.
 
 Times are shown in the debtor's zone (what the collector talked about was the debtor's "10:30"),
 and each fact appears once: a contact and a promise are their own rows, so the events that
-announced them to the rules service are left out.
+announced them to the rules service are left out. A rule decision shows its provenance: table,
+version, the row that fired with its conditions, and what it changed on the case.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import config
-from casedb.models import ChangeEvent, Collector, ContactAttempt, EventKind, PromiseToPay
+from casedb.models import (
+    ChangeEvent,
+    Collector,
+    ContactAttempt,
+    EventKind,
+    PromiseToPay,
+    RuleDecision,
+)
 
 # Events whose fact the timeline already shows as a contact or promise row.
 SHOWN_AS_ROWS = (EventKind.CONTACT_LOGGED, EventKind.PROMISE_MADE)
+# Who the timeline names for decisions the rules service took.
+RULES_ACTOR = "rules"
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,62 @@ def case_timeline(
             .limit(limit)
         )
     ]
+    entries += [
+        TimelineEntry(d.decided_at.astimezone(local), "decision", describe_decision(d), RULES_ACTOR)
+        for d in session.scalars(
+            select(RuleDecision)
+            .where(RuleDecision.case_id == case_id)
+            .order_by(RuleDecision.id.desc())
+            .limit(limit)
+        )
+        # An alert table that raised nothing is not news.
+        if d.rows or d.error
+    ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
+
+
+# What a decision changed that its row's outputs do not already say.
+_SHOWN_APPLIED = ("team", "collector", "unchanged", "note")
+_SYMBOLS = ((">=", "≥"), ("<=", "≤"), ("!=", "≠"))
+
+
+def condition_text(fact: str, cell: str) -> str:
+    """One decision-table cell read as a condition: ``dpd ≥ 90``, ``bucket = "M4+"``."""
+    for ascii_op, symbol in _SYMBOLS:
+        cell = cell.replace(ascii_op, symbol)
+    if cell.startswith(("<", ">", "=", "≥", "≤", "≠")):
+        return f"{fact} {cell}"
+    if cell.startswith(("[", "(")):
+        return f"{fact} in {cell}"
+    if cell.startswith("not(") and cell.endswith(")"):
+        return f"{fact} not in ({cell[4:-1]})"
+    return f"{fact} = {cell}"
+
+
+def conditions_text(when: dict[str, str]) -> str:
+    """A row's cells (the ``-`` ones already left out) joined as one condition."""
+    return " and ".join(condition_text(fact, cell) for fact, cell in when.items()) or "always"
+
+
+def describe_decision(decision: RuleDecision) -> str:
+    """``assignment v7 row A04: team=legal_review, collector=C-001 (bucket = "M4+")``."""
+    head = f"{decision.ruleset} v{decision.version}"
+    if decision.error:
+        return f"{head}: could not decide ({decision.error})"
+    if not decision.outputs:
+        return f"{head}: no row matched"
+    parts = []
+    for output in decision.outputs:
+        applied = decision.applied or {}
+        shown = {
+            **output.get("then", {}),
+            **{k: applied[k] for k in _SHOWN_APPLIED if k in applied},
+        }
+        values = ", ".join(
+            f"{k}={v}" for k, v in shown.items() if v is not None and not k.startswith("message_")
+        )
+        parts.append(f"row {output['row']}: {values} ({conditions_text(output.get('when', {}))})")
+    return f"{head} " + "; ".join(parts)
 
 
 def _describe(payload: dict) -> str:

@@ -24,6 +24,7 @@ from casedb.models.customers import (
     Relationship,
     ThirdPartyContact,
 )
+from casedb.models.decisions import PublishedRuleset, RuleDecision
 from casedb.models.loans import (
     Installment,
     Loan,
@@ -67,8 +68,10 @@ __all__ = [
     "Product",
     "PromiseStatus",
     "PromiseToPay",
+    "PublishedRuleset",
     "Relationship",
     "RepaymentTransaction",
+    "RuleDecision",
     "SystemSetting",
     "Team",
     "ThirdPartyContact",

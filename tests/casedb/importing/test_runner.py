@@ -12,9 +12,9 @@ from casedb.importing.kinds import IMPORT_KINDS
 from casedb.importing.runner import RunImport
 from casedb.models import (
     ChangeEvent,
+    CollectionCase,
     CreditSnapshot,
     CreditSource,
-    CollectionCase,
     Customer,
     EventKind,
     ImportBatch,

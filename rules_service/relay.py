@@ -1,0 +1,235 @@
+"""The rules service's consumer of the case database's outbox (``change_event``).
+
+The outbox table itself is the durable queue; there is no broker in between, so there is nothing
+to lose between the two. For each case with pending events, one database transaction:
+
+1. takes the case (PostgreSQL: ``pg_try_advisory_xact_lock`` on the case id, skipped if another
+   process holds it; SQLite: ``BEGIN IMMEDIATE``, which serialises writers),
+2. reads the case's pending events in id order (after taking the case, so it sees everything
+   committed by whoever had it before),
+3. evaluates the running tables once on the case's current facts,
+4. applies the decisions to the case (audited, actor ``rules-service``),
+5. inserts one ``rule_decision`` row per event and ruleset (skipping any event that already has
+   decisions: the apply is idempotent by event id even if an event is marked pending again), and
+6. sets ``delivered_at`` on those events,
+
+and commits. Steps 4-6 commit together or not at all: a crash or ``kill -9`` anywhere before the
+commit rolls everything back and the events are still pending for the next run (at-least-once
+delivery); once committed they are never taken again (exactly-once effect). The unique key
+``(event_id, ruleset)`` on ``rule_decision`` makes a double apply fail instead of doubling.
+
+Order: one case is only ever worked by the transaction that holds it, and each transaction takes
+all of the case's pending events in id order, so a case's events are applied in order and never
+concurrently. Decisions are computed from the case's committed state, not from event payloads, so
+even an event committed late with a lower id (ids are taken at insert, not at commit) cannot make
+an older state win: the last transaction for a case always decides on its newest state.
+
+The service writes no change events for its own changes (no loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from casedb.models import ChangeEvent, RuleDecision
+from casedb.types import utcnow
+from rules_service.decide import apply, decide
+from rules_service.policy import Policy
+
+log = logging.getLogger(__name__)
+
+ACTOR = "rules-service"
+# Namespace of the per-case advisory locks (the first key of pg_try_advisory_xact_lock(int, int)).
+CASE_LOCK_SPACE = 7_001
+# A case whose transaction failed is retried after this many seconds (by this process).
+RETRY_AFTER = 30.0
+
+
+@dataclass
+class PassResult:
+    delivered: int = 0
+    cases: int = 0
+    busy: int = 0  # cases another process held
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Relay:
+    """Consumes the outbox for one process; run several on PostgreSQL to share the work."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: Policy | None = None,
+        batch: int = 200,
+        after_case: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy or Policy()
+        self.batch = batch
+        self.postgres = engine.dialect.name == "postgresql"
+        self._retry_at: dict[int, float] = {}
+        self._after_case = after_case  # a test hook: called after each committed case
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        with Session(self.engine) as session:
+            self.policy.refresh(session)
+
+    def run_pass(self) -> PassResult:
+        """Refresh the policy, then work the cases of the oldest pending events once."""
+        self.refresh()
+        result = PassResult()
+        if not self.policy.current:
+            log.warning("no published ruleset is running; run `python run.py rules publish`")
+            return result
+        now = time.monotonic()
+        for case_id in self._pending_cases():
+            if case_id is None:
+                result.delivered += self._deliver_caseless()
+                continue
+            if self._retry_at.get(case_id, 0) > now:
+                result.failed += 1
+                continue
+            try:
+                taken = self._work_case(case_id)
+            except Exception as error:  # one bad case must not stop the rest
+                log.exception("rules: case %s failed; retrying later", case_id)
+                self._retry_at[case_id] = now + RETRY_AFTER
+                self._note_failure(case_id, error)
+                result.failed += 1
+                result.failures.append(f"case {case_id}: {error}")
+                continue
+            if taken is None:
+                result.busy += 1
+            elif taken:
+                result.cases += 1
+                result.delivered += taken
+                if self._after_case is not None:
+                    self._after_case(case_id)
+        return result
+
+    def _pending_cases(self) -> list[int | None]:
+        """Cases of the oldest pending events, oldest first (reads the partial pending index)."""
+        now = time.monotonic()
+        waiting = [case_id for case_id, at in self._retry_at.items() if at > now][:1000]
+        query = select(ChangeEvent.case_id).where(ChangeEvent.delivered_at.is_(None))
+        if waiting:  # failed cases wait for their retry without holding up the others
+            query = query.where(ChangeEvent.case_id.is_(None) | ChangeEvent.case_id.not_in(waiting))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(ChangeEvent.id).limit(self.batch * 4)).all()
+        return list(dict.fromkeys(row.case_id for row in rows))[: self.batch]
+
+    def _begin(self, session: Session) -> None:
+        if not self.postgres:
+            session.connection(execution_options={"sqlite_immediate": True})
+
+    def _work_case(self, case_id: int) -> int | None:
+        """Apply the case's pending events in one transaction; ``None`` if another process has
+        the case, else how many events were delivered."""
+        with Session(self.engine, info={"actor": ACTOR}) as session, session.begin():
+            self._begin(session)
+            if self.postgres and not session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:space, :case_id)"),
+                {"space": CASE_LOCK_SPACE, "case_id": case_id},
+            ):
+                return None
+            events = session.execute(
+                select(ChangeEvent.id)
+                .where(ChangeEvent.case_id == case_id, ChangeEvent.delivered_at.is_(None))
+                .order_by(ChangeEvent.id)
+                .with_for_update()
+            ).all()
+            if not events:
+                return 0
+            event_ids = [row.id for row in events]
+            # Idempotence keyed by event id: an event that already has decisions (delivered once,
+            # then marked pending again by hand or by a restore) is not applied a second time.
+            done = set(
+                session.scalars(
+                    select(RuleDecision.event_id).where(RuleDecision.event_id.in_(event_ids))
+                )
+            )
+            todo = [event_id for event_id in event_ids if event_id not in done]
+            decisions = []
+            if todo:
+                try:
+                    _, decisions = decide(session, self.policy, case_id)
+                    apply(session, case_id, decisions)
+                except LookupError:  # the case is gone: nothing to decide
+                    decisions = []
+            rows = [
+                decision.record(case_id, event_id) for event_id in todo for decision in decisions
+            ]
+            if rows:
+                session.execute(insert(RuleDecision), rows)
+            session.execute(
+                update(ChangeEvent)
+                .where(ChangeEvent.id.in_(event_ids))
+                .values(delivered_at=utcnow(), attempts=ChangeEvent.attempts + 1, last_error=None)
+            )
+        self._retry_at.pop(case_id, None)
+        return len(event_ids)
+
+    def _deliver_caseless(self) -> int:
+        """Events about no case (nothing for the tables to decide) are consumed as they are."""
+        with Session(self.engine) as session, session.begin():
+            self._begin(session)
+            ids = session.scalars(
+                select(ChangeEvent.id)
+                .where(ChangeEvent.case_id.is_(None), ChangeEvent.delivered_at.is_(None))
+                .order_by(ChangeEvent.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if ids:
+                session.execute(
+                    update(ChangeEvent)
+                    .where(ChangeEvent.id.in_(ids))
+                    .values(delivered_at=utcnow(), attempts=ChangeEvent.attempts + 1)
+                )
+        return len(ids)
+
+    def _note_failure(self, case_id: int, error: Exception) -> None:
+        try:
+            with Session(self.engine) as session, session.begin():
+                self._begin(session)
+                session.execute(
+                    update(ChangeEvent)
+                    .where(ChangeEvent.case_id == case_id, ChangeEvent.delivered_at.is_(None))
+                    .values(attempts=ChangeEvent.attempts + 1, last_error=str(error)[:2000])
+                )
+        except Exception:  # the database itself may be what failed
+            log.exception("rules: could not record the failure of case %s", case_id)
+
+    # --- the process ------------------------------------------------------------------------
+
+    def run(
+        self,
+        once: bool = False,
+        poll: float = 1.0,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Work until ``stopping()``; with ``once``, until nothing is left that this process can
+        take (cases another process holds are waited for). Returns the events delivered."""
+        total = 0
+        while not stopping():
+            result = self.run_pass()
+            total += result.delivered
+            if result.delivered:
+                continue
+            if once and not result.busy:
+                if not self.policy.current:
+                    raise RuntimeError(
+                        "no published ruleset is running; run `python run.py rules publish`"
+                    )
+                break
+            time.sleep(0.05 if result.busy else poll)
+        return total
