@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+PYBABEL := $(VENV)/bin/pybabel
+# The console's translations: the .po files are the source (in git); the .mo files they compile
+# to are built by `make install` (and so by run and test), never committed.
+TRANSLATIONS := console/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: run test install migrate demo lint format bench clean
+.PHONY: run test install migrate demo lint format bench clean translations
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +18,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(MO_FILES)
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(PYBABEL) compile --statistics -i $< -o $@
+
+# After changing the console's messages: re-extract them (babel.cfg) into the template and merge
+# it into every language's .po; then translate the new entries (empty msgstr) and `make install`.
+translations: $(VENV)/.installed
+	$(PYBABEL) extract -F babel.cfg -c TRANSLATORS: --add-location=file --sort-output \
+		--project="Collection Tracker" -o $(TRANSLATIONS)/messages.pot .
+	$(PYBABEL) update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
+		--no-fuzzy-matching --ignore-pot-creation-date
+	$(MAKE) --no-print-directory install
 
 migrate: install
 	$(PY) run.py db upgrade
@@ -40,4 +58,4 @@ bench: install
 	$(PY) bench/console_pages.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out $(MO_FILES) $(TRANSLATIONS)/messages.pot

@@ -25,6 +25,7 @@ from casedb.models import (
     Team,
 )
 from console.audit_trail import EXPORT_COLUMNS
+from console.interfaces import CaseInterface
 from console.scope import CaseScope, CustomerScope, LoanScope, TeamScope
 
 READ_ONLY = {"get", "get_list", "info"}
@@ -61,7 +62,7 @@ class CaseApi(ModelRestApi):
     """Read-only cases in the caller's scope, ID numbers masked."""
 
     resource_name = "case"
-    datamodel = SQLAInterface(CollectionCase)
+    datamodel = CaseInterface(CollectionCase)
     include_route_methods = READ_ONLY
     base_filters = [["id", CaseScope, lambda: None]]
     base_order = ("priority_score", "desc")

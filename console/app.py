@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, has_request_context
@@ -9,11 +11,19 @@ from flask_appbuilder import AppBuilder
 from flask_appbuilder.const import AUTH_DB
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_appbuilder.utils.legacy import get_sqla_class
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFProtect
 
 import config
 from casedb import audit
 from casedb.session import configure_sqlite
+from console.error_pages import register_error_pages
+
+log = logging.getLogger(__name__)
+
+# The console's own catalogs (console/translations/<lang>/LC_MESSAGES/messages.po, compiled to
+# .mo by `make install`); Flask-AppBuilder loads its own catalogs first and these over them.
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
 
 def console_settings() -> dict[str, Any]:
@@ -23,10 +33,13 @@ def console_settings() -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": config.DATABASE_URL,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "APP_NAME": "催收跟踪系统 Collection Tracker",
+        "APP_NAME": lazy_gettext("Collection Tracker"),
         "AUTH_TYPE": AUTH_DB,
         "AUTH_USER_REGISTRATION": False,
         "BABEL_DEFAULT_LOCALE": "zh",
+        # Flask-AppBuilder puts its own translations directory before these (see its
+        # BabelManager); Flask-Babel merges the catalogs, so its strings stay translated.
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS_DIR),
         "LANGUAGES": {
             "zh": {"flag": "cn", "name": "中文"},
             "en": {"flag": "gb", "name": "English"},
@@ -58,6 +71,27 @@ def limiter_storage_uri(redis_url: str) -> str:
     return redis_url
 
 
+def require_compiled_translations(languages: dict[str, Any]) -> None:
+    """Refuse to start without a compiled catalog for a language that has one to compile:
+    Flask-Babel would silently fall back to the English strings."""
+    for code in languages:
+        source = TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po"
+        compiled = source.with_suffix(".mo")
+        if not source.is_file():
+            continue
+        if not compiled.is_file():
+            raise RuntimeError(
+                f"the console's {code!r} translations are not compiled: {compiled} is missing; "
+                "run `make install` (or `pybabel compile -d console/translations`)"
+            )
+        if compiled.stat().st_mtime < source.stat().st_mtime:
+            log.warning(
+                "%s is older than %s: run `make install` to compile the new translations",
+                compiled,
+                source,
+            )
+
+
 def signed_in_username() -> str | None:
     """The audit trail's actor for changes made while serving a request."""
     if not has_request_context():
@@ -72,6 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console import api  # noqa: PLC0415
     from console.audit_trail import AuditTrailView  # noqa: PLC0415
     from console.imports import ImportView  # noqa: PLC0415
+    from console.labels import JINJA_GLOBALS  # noqa: PLC0415
     from console.organisation import CollectorView, TeamView  # noqa: PLC0415
     from console.records import (  # noqa: PLC0415
         ContactAttemptView,
@@ -99,8 +134,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["FAB_ROLES"] = FAB_ROLES
     app.config.update(overrides or {})
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
+    require_compiled_translations(app.config["LANGUAGES"])
+    # The labels of stored enum values (outcome_label(...), ...) in every template.
+    app.jinja_env.globals.update(JINJA_GLOBALS)
     # Flask-AppBuilder's download endpoint raises on a file that is not there: that is a 404.
     app.register_error_handler(FileNotFoundError, lambda _error: ("file not found", 404))
+    register_error_pages(app)
     # CSRF on every form post (Flask-AppBuilder exempts its REST API blueprints itself).
     CSRFProtect(app)
     db = get_sqla_class()()
@@ -112,15 +151,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         appbuilder.add_view(
             PortfolioView,
             "Portfolio",
-            label="组合概览 Portfolio",
+            label=lazy_gettext("Portfolio"),
             icon="fa-dashboard",
             category="Cases",
-            category_label="案件 Cases",
+            category_label=lazy_gettext("Cases"),
         )
         appbuilder.add_view(
             QueueView,
             "My queue",
-            label="我的队列 My queue",
+            label=lazy_gettext("My queue"),
             icon="fa-phone",
             category="Cases",
         )
@@ -129,15 +168,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         appbuilder.add_view(
             CaseView,
             "Cases list",
-            label="案件列表 Cases",
+            label=lazy_gettext("Case list"),
             icon="fa-list",
             category="Cases",
         )
         for view, name, label, icon in [
-            (CustomerView, "Customers", "客户 Customers", "fa-user"),
-            (LoanView, "Loans", "借据 Loans", "fa-credit-card"),
-            (ContactAttemptView, "Contacts", "联系记录 Contacts", "fa-phone-square"),
-            (PromiseView, "Promises", "还款承诺 Promises", "fa-handshake-o"),
+            (CustomerView, "Customers", lazy_gettext("Customers"), "fa-user"),
+            (LoanView, "Loans", lazy_gettext("Loans"), "fa-credit-card"),
+            (ContactAttemptView, "Contacts", lazy_gettext("Contacts"), "fa-phone-square"),
+            (PromiseView, "Promises", lazy_gettext("Promises to pay"), "fa-handshake-o"),
         ]:
             appbuilder.add_view(
                 view,
@@ -145,11 +184,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                 label=label,
                 icon=icon,
                 category="Records",
-                category_label="档案 Records",
+                category_label=lazy_gettext("Records"),
             )
         for view, name, label, icon in [
-            (TeamView, "Teams", "团队 Teams", "fa-users"),
-            (CollectorView, "Collectors", "催收员 Collectors", "fa-id-badge"),
+            (TeamView, "Teams", lazy_gettext("Teams"), "fa-users"),
+            (CollectorView, "Collectors", lazy_gettext("Collectors"), "fa-id-badge"),
         ]:
             appbuilder.add_view(
                 view,
@@ -157,23 +196,23 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                 label=label,
                 icon=icon,
                 category="Organisation",
-                category_label="组织 Organisation",
+                category_label=lazy_gettext("Organisation"),
             )
         appbuilder.add_view(
             AuditTrailView,
             "Audit trail",
-            label="审计日志 Audit trail",
+            label=lazy_gettext("Audit trail"),
             icon="fa-shield",
             category="Compliance",
-            category_label="合规 Compliance",
+            category_label=lazy_gettext("Compliance"),
         )
         appbuilder.add_view(
             ImportView,
             "Data import",
-            label="数据导入 Data import",
+            label=lazy_gettext("Data import"),
             icon="fa-upload",
             category="Data",
-            category_label="数据 Data",
+            category_label=lazy_gettext("Data"),
         )
         for resource in [
             api.CaseApi,

@@ -12,6 +12,7 @@ from flask import Response, flash, redirect, stream_with_context, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args
+from flask_babel import gettext, lazy_gettext
 from markupsafe import Markup, escape
 
 from casedb.audit import verify
@@ -45,23 +46,23 @@ class AuditTrailView(ModelView):
     route_base = "/audit"
     base_permissions = ["can_list", "can_show", "can_export", "can_verify"]
     base_order = ("id", "desc")
-    list_title = "审计日志 Audit trail"
-    show_title = "审计记录 Audit entry"
+    list_title = lazy_gettext("Audit trail")
+    show_title = lazy_gettext("Audit entry")
     list_columns = ["id", "occurred_at", "actor", "action", "table_name", "row_id"]
     show_columns = EXPORT_COLUMNS
     search_columns = ["occurred_at", "actor", "action", "table_name", "row_id"]
     formatters_columns = {"before": _pretty_json, "after": _pretty_json}
     label_columns = {
-        "id": "序号 No.",
-        "occurred_at": "时间 When (UTC)",
-        "actor": "操作人 Who",
-        "action": "操作 Action",
-        "table_name": "数据表 Table",
-        "row_id": "记录 Row",
-        "before": "修改前 Before",
-        "after": "修改后 After",
-        "previous_hash": "前一条哈希 Previous hash",
-        "entry_hash": "哈希 Hash",
+        "id": lazy_gettext("No."),
+        "occurred_at": lazy_gettext("When (UTC)"),
+        "actor": lazy_gettext("Who"),
+        "action": lazy_gettext("Action"),
+        "table_name": lazy_gettext("Table"),
+        "row_id": lazy_gettext("Row"),
+        "before": lazy_gettext("Before"),
+        "after": lazy_gettext("After"),
+        "previous_hash": lazy_gettext("Previous hash"),
+        "entry_hash": lazy_gettext("Hash"),
     }
     list_template = "audit_trail_list.html"
 
@@ -107,7 +108,15 @@ class AuditTrailView(ModelView):
         """Walk the whole chain now and say whether any entry was edited or removed."""
         found = verify(self.datamodel.session)
         if found is None:
-            flash("审计链完整 The audit chain is intact: no entry was edited or removed", "success")
+            flash(gettext("The audit chain is intact: no entry was edited or removed"), "success")
         else:
-            flash(f"审计链被破坏 Audit entry {found.entry_id} {found.reason}", "danger")
+            # The reason comes from casedb.audit, in English.
+            flash(
+                gettext(
+                    "The audit chain is broken at entry %(entry_id)s: %(reason)s",
+                    entry_id=found.entry_id,
+                    reason=found.reason,
+                ),
+                "danger",
+            )
         return redirect(url_for("AuditTrailView.list"))

@@ -24,6 +24,7 @@ class ContactForm:
     duration_seconds: int
     notes: str
     promise: PromiseTerms | None
+    contact_point_id: int | None = None
 
     @classmethod
     def from_request(cls, form: MultiDict, timezone: str | None) -> ContactForm:
@@ -54,7 +55,11 @@ class ContactForm:
         notes = form.get("notes", "").strip()
         if len(notes) > 4000:
             raise ValueError("notes: at most 4,000 characters")
-        return cls(channel, party, outcome, started_at, duration, notes, promise)
+        try:
+            point = int(form["contact_point_id"]) if form.get("contact_point_id") else None
+        except ValueError:
+            raise ValueError("number called: choose one of the customer's numbers") from None
+        return cls(channel, party, outcome, started_at, duration, notes, promise, point)
 
     def as_arguments(self) -> dict[str, Any]:
         return {
@@ -65,4 +70,5 @@ class ContactForm:
             "duration_seconds": self.duration_seconds,
             "notes": self.notes,
             "promise": self.promise,
+            "contact_point_id": self.contact_point_id,
         }

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Response, abort, current_app, g, jsonify, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.security.decorators import permission_name
+from flask_babel import gettext, lazy_gettext
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -31,26 +32,21 @@ from casedb.importing.jobs import (
 )
 from casedb.importing.kinds import IMPORT_KINDS
 from casedb.models import ImportBatch
+from console.labels import import_state_label
 
 # What an XLSX workbook (a zip archive) starts with.
 XLSX_MAGIC = b"PK\x03\x04"
 SUFFIXES = (".csv", ".xlsx")
-ENCODINGS = {"": "自动识别 Detect", "utf-8": "UTF-8", "gb18030": "GBK / GB18030"}
+ENCODINGS = {"": lazy_gettext("Detect"), "utf-8": "UTF-8", "gb18030": "GBK / GB18030"}
 # A million-payment CSV is about 100 MB.
 DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 RECENT_BATCHES = 20
 # RQ job ids (the console gives uuid4 hex); anything else is not looked up in Redis at all.
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-STATE_LABELS = {
-    "queued": "排队中 Queued",
-    "running": "导入中 Running",
-    "completed": "已完成 Completed",
-    "failed": "失败 Failed",
-}
 
 
 class UploadRefused(ValueError):  # noqa: N818  (reads as the domain says it)
-    """An upload the console will not queue; the message says why, in both languages."""
+    """An upload the console will not queue; the message says why, in the user's language."""
 
 
 def import_queue_name() -> str:
@@ -81,7 +77,7 @@ def _kinds() -> list[dict[str, Any]]:
 
 
 class ImportView(BaseView):
-    """数据导入 Data import: files of the import kinds, run by the worker, with their errors."""
+    """Data import: files of the import kinds, run by the worker, with their errors."""
 
     route_base = "/imports"
     default_view = "imports"
@@ -95,7 +91,7 @@ class ImportView(BaseView):
         try:
             job = fetch_import_job(self._redis(), job_id)
         except RedisError:
-            abort(503, "任务队列不可用 The job queue is unavailable")
+            abort(503, gettext("The job queue is unavailable"))
         if job is None:
             abort(404)
         return job
@@ -117,7 +113,7 @@ class ImportView(BaseView):
             queued = Job.fetch_many(queue.get_job_ids(0, 500), connection=redis)
             waiting = [job_state(j) for j in queued if j and j.func_name == JOB_FUNCTION]
         except RedisError:
-            queue_error = "任务队列不可用 The job queue is unavailable"
+            queue_error = gettext("The job queue is unavailable")
         page = self.render_template(
             "imports.html",
             kinds=_kinds(),
@@ -125,7 +121,6 @@ class ImportView(BaseView):
             batches=batches,
             job_ids=job_ids,
             waiting=waiting,
-            state_labels=STATE_LABELS,
             error=error or queue_error,
             max_megabytes=self._max_bytes() // (1024 * 1024),
         )
@@ -166,7 +161,7 @@ class ImportView(BaseView):
         except RedisError:
             shutil.rmtree(folder, ignore_errors=True)
             return self._render_index(
-                error="任务队列不可用，请稍后再试 The job queue is unavailable; try again later",
+                error=gettext("The job queue is unavailable; try again later"),
                 status=503,
             )
         return redirect(url_for("ImportView.job", job_id=job_id))
@@ -177,18 +172,25 @@ class ImportView(BaseView):
             raise UploadRefused(_too_large(limit))
         kind = request.form.get("kind", "")
         if kind not in IMPORT_KINDS:
-            raise UploadRefused(f"未知的导入类型 Unknown import kind: {kind!r}")
+            raise UploadRefused(gettext("Unknown import kind: %(kind)s", kind=repr(kind)))
         encoding = request.form.get("encoding", "")
         if encoding not in ENCODINGS:
-            raise UploadRefused(f"不支持的编码 Unsupported encoding: {encoding!r}")
+            raise UploadRefused(
+                gettext("Unsupported encoding: %(encoding)s", encoding=repr(encoding))
+            )
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            raise UploadRefused("请选择文件 Choose a file to import")
+            raise UploadRefused(gettext("Choose a file to import"))
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in SUFFIXES:
             raise UploadRefused(
-                "只接受 CSV 或 XLSX 文件 Only .csv and .xlsx files are accepted, "
-                + (f"not {suffix!r}" if suffix else "and the file has no extension")
+                gettext(
+                    "Only .csv and .xlsx files are accepted, not %(suffix)s", suffix=repr(suffix)
+                )
+                if suffix
+                else gettext(
+                    "Only .csv and .xlsx files are accepted, and the file has no extension"
+                )
             )
         return kind, encoding, upload, suffix
 
@@ -202,7 +204,7 @@ class ImportView(BaseView):
             "import_job.html",
             job=state,
             counts=counts,
-            state_label=STATE_LABELS[state["state"]],
+            state_label=import_state_label(state["state"]),
             errors_url=self._errors_url(state),
             running=state["state"] in ("queued", "running"),
         )
@@ -252,7 +254,7 @@ class ImportView(BaseView):
 
 
 def _too_large(limit: int) -> str:
-    return f"文件过大 The file is larger than {limit // (1024 * 1024)} MB"
+    return gettext("The file is larger than %(megabytes)s MB", megabytes=limit // (1024 * 1024))
 
 
 def _save(upload: FileStorage, path: Path, suffix: str, limit: int) -> None:
@@ -262,9 +264,9 @@ def _save(upload: FileStorage, path: Path, suffix: str, limit: int) -> None:
     with path.open("wb") as out:
         first = upload.stream.read(1 << 20)
         if not first:
-            raise UploadRefused("文件为空 The file is empty")
+            raise UploadRefused(gettext("The file is empty"))
         if suffix == ".xlsx" and not first.startswith(XLSX_MAGIC):
-            raise UploadRefused("不是有效的 XLSX 工作簿 The file is not an XLSX workbook")
+            raise UploadRefused(gettext("The file is not an XLSX workbook"))
         chunk = first
         while chunk:
             size += len(chunk)

@@ -8,6 +8,7 @@ from flask_appbuilder import ModelView
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired
@@ -32,7 +33,7 @@ class CommaSeparatedField(StringField):
 
 def active_field() -> BooleanField:
     """Flask-AppBuilder makes a NOT NULL boolean "required", so unticking it would fail."""
-    return BooleanField("启用 Active", default=True)
+    return BooleanField(lazy_gettext("Active"), default=True)
 
 
 class TeamView(ModelView):
@@ -46,12 +47,16 @@ class TeamView(ModelView):
     edit_columns = ["name", "region", "supervisor_username", "active"]
     search_columns = ["code", "name", "region", "supervisor_username", "active"]
     add_form_extra_fields = edit_form_extra_fields = {"active": active_field()}
+    list_title = lazy_gettext("Teams")
+    show_title = lazy_gettext("Team")
+    add_title = lazy_gettext("Add a team")
+    edit_title = lazy_gettext("Edit team")
     label_columns = {
-        "code": "团队代码 Code",
-        "name": "团队 Team",
-        "region": "地区 Region",
-        "supervisor_username": "主管账号 Supervisor login",
-        "active": "启用 Active",
+        "code": lazy_gettext("Team code"),
+        "name": lazy_gettext("Team"),
+        "region": lazy_gettext("Region"),
+        "supervisor_username": lazy_gettext("Supervisor login"),
+        "active": lazy_gettext("Active"),
     }
 
     def pre_add(self, item: Team) -> None:
@@ -99,22 +104,35 @@ class CollectorView(ModelView):
         "team": [["id", TeamScope, lambda: None]]
     }
     add_form_extra_fields = edit_form_extra_fields = {
-        "skills": CommaSeparatedField("技能 Skills", description="e.g. legal, hardship"),
-        "languages": CommaSeparatedField("语言 Languages", description="e.g. zh, yue, en"),
-        "regions": CommaSeparatedField("地区 Regions", description="e.g. 广东, 上海"),
+        "skills": CommaSeparatedField(
+            lazy_gettext("Skills"), description=lazy_gettext("e.g. legal, hardship")
+        ),
+        "languages": CommaSeparatedField(
+            lazy_gettext("Languages"), description=lazy_gettext("e.g. zh, yue, en")
+        ),
+        "regions": CommaSeparatedField(
+            lazy_gettext("Regions"), description=lazy_gettext("e.g. Guangdong, Shanghai")
+        ),
         "active": active_field(),
     }
+    list_title = lazy_gettext("Collectors")
+    show_title = lazy_gettext("Collector")
+    add_title = lazy_gettext("Add a collector")
+    edit_title = lazy_gettext("Edit collector")
     label_columns = {
-        "code": "工号 Code",
-        "name": "姓名 Name",
-        "team": "团队 Team",
-        "team.name": "团队 Team",
-        "username": "登录账号 Login",
-        "skills": "技能 Skills",
-        "languages": "语言 Languages",
-        "regions": "地区 Regions",
-        "capacity": "容量 Capacity",
-        "active": "启用 Active",
+        "code": lazy_gettext("Collector code"),
+        "name": lazy_gettext("Full name"),
+        "team": lazy_gettext("Team"),
+        "team.name": lazy_gettext("Team"),
+        "username": lazy_gettext("Login name"),
+        "skills": lazy_gettext("Skills"),
+        "languages": lazy_gettext("Languages"),
+        "regions": lazy_gettext("Regions"),
+        "capacity": lazy_gettext("Capacity"),
+        "active": lazy_gettext("Active"),
+    }
+    description_columns = {
+        "capacity": lazy_gettext("Most open cases at once, from 0 to 5,000"),
     }
 
     def pre_add(self, item: Collector) -> None:
@@ -131,9 +149,11 @@ def _require_login(view: ModelView, username: str | None) -> None:
         username
         and view.appbuilder.session.scalar(select(User.id).where(User.username == username)) is None
     ):
-        raise ValueError(f"no console login named {username}: create the user first")
+        raise ValueError(
+            gettext("no console login named %(username)s: create the user first", username=username)
+        )
 
 
 def _require_capacity(item: Collector) -> None:
     if item.capacity is None or not 0 <= item.capacity <= 5000:
-        raise ValueError("capacity: a whole number of open cases from 0 to 5,000")
+        raise ValueError(gettext("capacity: a whole number of open cases from 0 to 5,000"))

@@ -12,20 +12,32 @@ import enum
 from flask_appbuilder import ModelView
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import LazyString, gettext, lazy_gettext
 from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired
 
 from casedb.models import ContactAttempt, Customer, Loan, LoanStatus, Product, PromiseToPay
 from casedb.pii import id_number_digest, mask_id_number, normalise_id_number
+from console.labels import (
+    channel_label,
+    direction_label,
+    enum_choices,
+    loan_status_label,
+    outcome_label,
+    party_label,
+    product_label,
+    promise_status_label,
+)
 from console.scope import CaseScope, CustomerScope, LoanScope
 
 
-def enum_select(enum_class: type[enum.StrEnum], label: str) -> SelectField:
-    """A choice of an enum's stored values (Flask-AppBuilder's own enum field wants names)."""
+def enum_select(enum_class: type[enum.StrEnum], kind: str, label: LazyString) -> SelectField:
+    """A choice of an enum's stored values, shown by their labels in the user's language
+    (Flask-AppBuilder's own enum field wants member names)."""
     return SelectField(
         label,
-        choices=[(member.value, member.value) for member in enum_class],
+        choices=enum_choices(kind),
         coerce=enum_class,
         validators=[InputRequired()],
         widget=Select2Widget(),
@@ -59,14 +71,26 @@ class CustomerView(ModelView):
     search_columns = ["customer_no", "name", "region", "city", "risk_level", "language"]
     add_columns = [*CUSTOMER_FIELDS, "id_type", "id_number"]
     edit_columns = [field for field in CUSTOMER_FIELDS if field != "customer_no"]
+    list_title = lazy_gettext("Customers")
+    show_title = lazy_gettext("Customer")
+    add_title = lazy_gettext("Add a customer")
+    edit_title = lazy_gettext("Edit customer")
     label_columns = {
-        "customer_no": "客户号 Customer no.",
-        "name": "姓名 Name",
-        "id_number_masked": "证件号 ID",
-        "id_number": "证件号 ID number",
-        "region": "地区 Region",
-        "city": "城市 City",
-        "risk_level": "风险等级 Risk",
+        "customer_no": lazy_gettext("Customer no."),
+        "name": lazy_gettext("Full name"),
+        "gender": lazy_gettext("Gender"),
+        "birth_date": lazy_gettext("Date of birth"),
+        "education": lazy_gettext("Education"),
+        "marital_status": lazy_gettext("Marital status"),
+        "region": lazy_gettext("Region"),
+        "city": lazy_gettext("City"),
+        "timezone": lazy_gettext("Time zone"),
+        "language": lazy_gettext("Language"),
+        "risk_level": lazy_gettext("Risk level"),
+        "id_type": lazy_gettext("ID type"),
+        "id_number_masked": lazy_gettext("ID number"),
+        "id_number": lazy_gettext("ID number"),
+        "source": lazy_gettext("Source"),
     }
 
     def pre_add(self, item: Customer) -> None:
@@ -136,11 +160,21 @@ class LoanView(ModelView):
         "branch_region",
     ]
     add_form_extra_fields = {
-        "customer_no": StringField("客户号 Customer no.", validators=[InputRequired()]),
-        "product": enum_select(Product, "产品 Product"),
-        "status": enum_select(LoanStatus, "状态 Status"),
+        "customer_no": StringField(lazy_gettext("Customer no."), validators=[InputRequired()]),
+        "product": enum_select(Product, "product", lazy_gettext("Product")),
+        "status": enum_select(LoanStatus, "loan_status", lazy_gettext("Status")),
     }
-    edit_form_extra_fields = {"status": enum_select(LoanStatus, "状态 Status")}
+    edit_form_extra_fields = {
+        "status": enum_select(LoanStatus, "loan_status", lazy_gettext("Status"))
+    }
+    formatters_columns = {
+        "product": product_label,
+        "status": loan_status_label,
+    }
+    list_title = lazy_gettext("Loans")
+    show_title = lazy_gettext("Loan")
+    add_title = lazy_gettext("Add a loan")
+    edit_title = lazy_gettext("Edit loan")
 
     def pre_add(self, item: Loan) -> None:
         number = getattr(item, "customer_no", "").strip()
@@ -148,17 +182,26 @@ class LoanView(ModelView):
             select(Customer.id).where(Customer.customer_no == number)
         )
         if item.customer_id is None:
-            raise ValueError(f"no customer numbered {number!r}")
+            raise ValueError(gettext("no customer numbered %(number)s", number=repr(number)))
         item.source = "console"
 
     label_columns = {
-        "loan_no": "借据号 Loan",
-        "customer.name": "客户 Customer",
-        "product": "产品 Product",
-        "principal": "本金 Principal",
-        "outstanding_balance": "余额 Balance",
-        "status": "状态 Status",
-        "opened_on": "放款日 Opened",
+        "loan_no": lazy_gettext("Loan no."),
+        "customer_no": lazy_gettext("Customer no."),
+        "customer.customer_no": lazy_gettext("Customer no."),
+        "customer.name": lazy_gettext("Customer"),
+        "product": lazy_gettext("Product"),
+        "currency": lazy_gettext("Currency"),
+        "principal": lazy_gettext("Principal"),
+        "credit_limit": lazy_gettext("Credit limit"),
+        "annual_rate": lazy_gettext("Annual rate"),
+        "term_months": lazy_gettext("Term (months)"),
+        "opened_on": lazy_gettext("Opened on"),
+        "maturity_on": lazy_gettext("Matures on"),
+        "status": lazy_gettext("Status"),
+        "outstanding_balance": lazy_gettext("Balance"),
+        "branch_region": lazy_gettext("Branch region"),
+        "source": lazy_gettext("Source"),
     }
 
 
@@ -193,15 +236,26 @@ class ContactAttemptView(ModelView):
         "notes",
     ]
     search_columns = ["attempt_no", "started_at", "duration_seconds", "notes"]
+    list_title = lazy_gettext("Contacts")
+    show_title = lazy_gettext("Contact")
     label_columns = {
-        "started_at": "时间 When (UTC)",
-        "case.case_no": "案件 Case",
-        "channel": "渠道 Channel",
-        "party": "对象 Party",
-        "outcome": "结果 Outcome",
-        "duration_seconds": "秒数 Seconds",
-        "contact_point.value_masked": "号码 Number",
-        "notes": "内容 Notes",
+        "attempt_no": lazy_gettext("Contact no."),
+        "started_at": lazy_gettext("When (UTC)"),
+        "local_timezone": lazy_gettext("Debtor's time zone"),
+        "case.case_no": lazy_gettext("Case no."),
+        "channel": lazy_gettext("Channel"),
+        "party": lazy_gettext("Party"),
+        "direction": lazy_gettext("Direction"),
+        "outcome": lazy_gettext("Outcome"),
+        "duration_seconds": lazy_gettext("Seconds"),
+        "contact_point.value_masked": lazy_gettext("Number"),
+        "notes": lazy_gettext("Notes"),
+    }
+    formatters_columns = {
+        "channel": channel_label,
+        "party": party_label,
+        "direction": direction_label,
+        "outcome": outcome_label,
     }
 
 
@@ -223,12 +277,17 @@ class PromiseView(ModelView):
     show_columns = [*list_columns, "created_at"]
     search_columns = ["promise_no", "promised_for", "amount", "resolved_on"]
     edit_columns = ["amount", "promised_for"]
+    list_title = lazy_gettext("Promises to pay")
+    show_title = lazy_gettext("Promise to pay")
+    edit_title = lazy_gettext("Correct a promise to pay")
     label_columns = {
-        "promise_no": "承诺号 Promise",
-        "case.case_no": "案件 Case",
-        "amount": "金额 Amount",
-        "promised_for": "承诺日期 Due",
-        "status": "状态 Status",
-        "amount_paid": "已还 Paid",
-        "resolved_on": "结清日 Resolved",
+        "promise_no": lazy_gettext("Promise no."),
+        "case.case_no": lazy_gettext("Case no."),
+        "amount": lazy_gettext("Amount"),
+        "promised_for": lazy_gettext("Promised for"),
+        "status": lazy_gettext("Status"),
+        "amount_paid": lazy_gettext("Paid"),
+        "resolved_on": lazy_gettext("Resolved on"),
+        "created_at": lazy_gettext("Recorded at (UTC)"),
     }
+    formatters_columns = {"status": promise_status_label}

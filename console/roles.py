@@ -57,7 +57,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *SELF_SERVICE,
         [r"^(CaseView|CaseApi)$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
-        [r"^WorkbenchView$", r"^can_(show|contact)$"],
+        [r"^WorkbenchView$", r"^can_(show|contact|dial)$"],
         [r"^(Cases|Cases list|My queue)$", r"^menu_access$"],
     ],
     AUDITOR: [

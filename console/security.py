@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, flash, has_request_context
 from flask_appbuilder.security.manager import BaseSecurityManager
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_babel import gettext
 from redis import Redis
 
 import config
@@ -37,7 +38,12 @@ class ConsoleSecurityManager(SecurityManager):
             log.warning("login refused: %s is locked after repeated failures", username)
             if has_request_context():
                 minutes = max(int(redis.ttl(failures_key)) // 60, 1)
-                flash(f"账号已锁定 Too many failed logins: try again in {minutes} min", "danger")
+                flash(
+                    gettext(
+                        "Too many failed logins: try again in %(minutes)s min", minutes=minutes
+                    ),
+                    "danger",
+                )
             return None
         user = super().auth_user_db(username, password)
         if user is None:

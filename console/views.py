@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.actions import action
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext, lazy_gettext
 from redis import Redis
 from sqlalchemy import func, select
 
+import config
 from casedb.case_actions import (
     BulkActionRefused,
     BulkResult,
@@ -20,28 +21,35 @@ from casedb.case_actions import (
 )
 from casedb.contact_log import ContactRejected, log_contact
 from casedb.delinquency import bucket_labels, business_date
+from casedb.dialing import DialRefused, callable_reason, number_to_dial
 from casedb.models import (
     CaseStatus,
     Channel,
     CollectionCase,
     Collector,
     ContactPoint,
+    CreditSnapshot,
     Customer,
+    Installment,
     Loan,
     Outcome,
     Party,
+    RepaymentTransaction,
     Team,
+    ThirdPartyContact,
 )
 from casedb.timeline import case_timeline
 from casedb.work_queue import get_next, my_queue
 from console.forms import ContactForm
+from console.interfaces import CaseInterface
+from console.labels import case_status_label
 from console.scope import CaseScope, case_scope_condition, current_roles, team_scope_condition
 
 BULK_ACTIONS = {
-    "reassign": "改派 Reassign",
-    "change_status": "变更状态 Change status",
-    "hold": "暂停 Put on hold",
-    "release": "恢复 Release hold",
+    "reassign": lazy_gettext("Reassign"),
+    "change_status": lazy_gettext("Change status"),
+    "hold": lazy_gettext("Put on hold"),
+    "release": lazy_gettext("Release hold"),
 }
 
 
@@ -76,8 +84,17 @@ class CaseView(ModelView):
     """Cases in the user's scope; ID numbers masked. Read-only here: status changes go through
     the life cycle, assignments through the rules."""
 
-    datamodel = SQLAInterface(CollectionCase)
+    datamodel = CaseInterface(CollectionCase)
     route_base = "/cases"
+    list_title = lazy_gettext("Case list")
+    show_title = lazy_gettext("Case")
+    formatters_columns = {
+        "status": case_status_label,
+        **{
+            column: (lambda value: "" if value is None else value)
+            for column in ("priority_level", "next_action", "team.name", "collector.name")
+        },
+    }
     # Flask-AppBuilder adds each action's name ("reassign", ...) as a permission of its own.
     base_permissions = ["can_list", "can_show"]
     base_filters = [["id", CaseScope, lambda: None]]
@@ -124,18 +141,31 @@ class CaseView(ModelView):
     # Not "status": Flask-AppBuilder looks enum values up as member names and fails.
     search_columns = ["case_no", "bucket", "dpd", "priority_level"]
     label_columns = {
-        "case_no": "案件号 Case",
-        "customer.name": "客户 Customer",
-        "customer.id_number_masked": "证件号 ID",
-        "loan.loan_no": "借据号 Loan",
-        "dpd": "逾期天数 DPD",
-        "bucket": "阶段 Bucket",
-        "overdue_amount": "逾期金额 Overdue",
-        "priority_level": "优先级 Priority",
-        "status": "状态 Status",
-        "team.name": "团队 Team",
-        "collector.name": "催收员 Collector",
-        "next_action": "下一步 Next action",
+        "case_no": lazy_gettext("Case no."),
+        "customer.name": lazy_gettext("Customer"),
+        "customer.id_number_masked": lazy_gettext("ID number"),
+        "loan.loan_no": lazy_gettext("Loan no."),
+        "dpd": lazy_gettext("DPD"),
+        "bucket": lazy_gettext("Bucket"),
+        "overdue_amount": lazy_gettext("Overdue"),
+        "priority_level": lazy_gettext("Priority"),
+        "status": lazy_gettext("Status"),
+        "team.name": lazy_gettext("Team"),
+        "collector.name": lazy_gettext("Collector"),
+        "next_action": lazy_gettext("Next action"),
+        "opened_on": lazy_gettext("Case opened on"),
+        "closed_on": lazy_gettext("Closed on"),
+        "overdue_principal": lazy_gettext("Overdue principal"),
+        "overdue_interest": lazy_gettext("Overdue interest"),
+        "overdue_fees": lazy_gettext("Overdue fees"),
+        "overdue_at_entry": lazy_gettext("Overdue at entry"),
+        "outstanding_balance": lazy_gettext("Balance"),
+        "currency": lazy_gettext("Currency"),
+        "risk_level": lazy_gettext("Risk level"),
+        "priority_score": lazy_gettext("Priority score"),
+        "strategy": lazy_gettext("Strategy"),
+        "next_action_due_at": lazy_gettext("Next action due"),
+        "on_hold": lazy_gettext("On hold"),
     }
 
     def _bulk(self, name: str, items: CollectionCase | Sequence[CollectionCase]) -> Response:
@@ -174,9 +204,9 @@ class CaseBulkView(BaseView):
         try:
             ids = [int(part) for part in request.values.get("ids", "").split(",") if part]
         except ValueError:
-            abort(400, "ids: case ids separated by commas")
+            abort(400, gettext("ids: case ids separated by commas"))
         if not ids or len(ids) > 1000:
-            abort(400, "select between 1 and 1,000 cases")
+            abort(400, gettext("select between 1 and 1,000 cases"))
         return list(
             self.appbuilder.session.scalars(
                 select(CollectionCase)
@@ -207,15 +237,15 @@ class CaseBulkView(BaseView):
             try:
                 collector_id = int(request.form.get("collector_id", ""))
             except ValueError:
-                raise BulkActionRefused("choose a collector") from None
+                raise BulkActionRefused(gettext("choose a collector")) from None
             if collector_id not in {c.id for c in self._collectors()}:
-                raise BulkActionRefused("choose a collector of a team you manage")
+                raise BulkActionRefused(gettext("choose a collector of a team you manage"))
             return reassign(session, cases, collector_id, actor=actor, reason=reason)
         if name == "change_status":
             try:
                 target = CaseStatus(request.form.get("status", ""))
             except ValueError:
-                raise BulkActionRefused("choose a status") from None
+                raise BulkActionRefused(gettext("choose a status")) from None
             return change_status_of(session, cases, target, actor=actor, reason=reason)
         return hold(session, cases, name == "hold", actor=actor, reason=reason)
 
@@ -280,47 +310,100 @@ class QueueView(BaseView):
             redis = Redis.from_url(current_app.config["REDIS_URL"])
             item = get_next(self.appbuilder.session, redis, collector_id)
         if item is None:
-            flash("队列中没有可处理的案件 No case is free in your queue", "info")
+            flash(gettext("No case is free in your queue"), "info")
             return redirect(url_for("QueueView.queue"))
         return redirect(url_for("WorkbenchView.show", case_id=item.case_id))
 
 
 class WorkbenchView(BaseView):
-    """One case to work: facts, contact points (masked), timeline, and the contact form."""
+    """One case to work: the customer and loan, schedule and payments, credit, contact points
+    (masked, with dial), the timeline, and the contact form."""
 
     route_base = "/workbench"
 
     def _case_in_scope(self, case_id: int) -> CollectionCase:
-        roles = {role.name for role in g.user.roles}
+        roles, username = current_roles()
         case = self.appbuilder.session.scalar(
             select(CollectionCase).where(
-                CollectionCase.id == case_id, case_scope_condition(roles, g.user.username)
+                CollectionCase.id == case_id, case_scope_condition(roles, username)
             )
         )
         if case is None:
             abort(404)
         return case
 
-    def _render(self, case: CollectionCase, error: str = "", status: int = 200) -> Response:
+    def _render(
+        self,
+        case: CollectionCase,
+        error: str = "",
+        status: int = 200,
+        dialled: tuple[int, str] | None = None,
+    ) -> Response:
         session = self.appbuilder.session
+        contact_points = session.scalars(
+            select(ContactPoint)
+            .where(ContactPoint.customer_id == case.customer_id)
+            .order_by(ContactPoint.is_primary.desc(), ContactPoint.id)
+        ).all()
         page = self.render_template(
             "workbench.html",
             case=case,
-            contact_points=session.scalars(
-                select(ContactPoint).where(ContactPoint.customer_id == case.customer_id)
+            zone=case.customer.timezone or config.DEFAULT_TIMEZONE,
+            as_of=business_date(session),
+            contact_points=contact_points,
+            not_callable={point.id: callable_reason(point) for point in contact_points},
+            third_parties=session.scalars(
+                select(ThirdPartyContact).where(ThirdPartyContact.customer_id == case.customer_id)
             ).all(),
-            timeline=case_timeline(session, case.id),
+            installments=session.scalars(
+                select(Installment)
+                .where(Installment.loan_id == case.loan_id)
+                .order_by(Installment.seq)
+            ).all(),
+            payments=session.scalars(
+                select(RepaymentTransaction)
+                .where(RepaymentTransaction.loan_id == case.loan_id)
+                .order_by(RepaymentTransaction.paid_at.desc())
+                .limit(20)
+            ).all(),
+            credit=session.scalars(
+                select(CreditSnapshot)
+                .where(CreditSnapshot.customer_id == case.customer_id)
+                .order_by(CreditSnapshot.reported_on.desc())
+                .limit(5)
+            ).all(),
+            timeline=case_timeline(session, case.id, case.customer.timezone),
             channels=list(Channel),
             parties=list(Party),
             outcomes=list(Outcome),
+            may_contact=self.appbuilder.sm.has_access("can_contact", "WorkbenchView"),
+            may_dial=self.appbuilder.sm.has_access("can_dial", "WorkbenchView"),
+            dialled=dialled,
             error=error,
         )
-        return Response(page, status=status)
+        response = Response(page, status=status)
+        if dialled:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @expose("/<int:case_id>")
     @has_access
     def show(self, case_id: int) -> Response:
         return self._render(self._case_in_scope(case_id))
+
+    @expose("/<int:case_id>/dial/<int:contact_point_id>", methods=["POST"])
+    @has_access
+    def dial(self, case_id: int, contact_point_id: int) -> Response:
+        """Show the full number of one contact point to call it now; the trail records it."""
+        case = self._case_in_scope(case_id)
+        session = self.appbuilder.session
+        try:
+            number = number_to_dial(session, case, contact_point_id, g.user.username)
+            session.commit()
+        except DialRefused as refused:
+            session.rollback()
+            return self._render(case, error=str(refused), status=400)
+        return self._render(case, dialled=(contact_point_id, number))
 
     @expose("/<int:case_id>/contact", methods=["POST"])
     @has_access
@@ -342,5 +425,5 @@ class WorkbenchView(BaseView):
         except (ContactRejected, ValueError) as exc:
             session.rollback()
             return self._render(case, error=str(exc), status=400)
-        flash("已保存 Contact saved", "success")
+        flash(gettext("Contact saved"), "success")
         return redirect(url_for("WorkbenchView.show", case_id=case.id))

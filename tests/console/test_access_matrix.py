@@ -91,6 +91,7 @@ RULES: dict[str, object] = {
     "ImportView.": {"admin", "supervisor1"},
     "WorkbenchView.show": EVERYONE,
     "WorkbenchView.contact": "post-only",
+    "WorkbenchView.dial": "post-only",
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,

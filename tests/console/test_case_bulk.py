@@ -82,4 +82,4 @@ def test_bad_selections_are_a_400_with_the_reason(app, assigned):
         f"/cases/bulk/reassign?ids={assigned['K1']}", data={"collector_id": "x", "reason": "r"}
     )
     assert unknown.status_code == 400
-    assert "choose a collector" in unknown.get_data(as_text=True)
+    assert "请选择催收员" in unknown.get_data(as_text=True)

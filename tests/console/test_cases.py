@@ -3,8 +3,9 @@
 import re
 
 import pytest
+from sqlalchemy import select
 
-from casedb.models import CollectionCase
+from casedb.models import AuditEntry, CollectionCase, ContactAttempt, ContactPoint
 from console.app import create_app
 from console.demo_logins import ensure_demo_logins
 from tests.console.conftest import PASSWORDS, api_token, sign_in
@@ -70,7 +71,7 @@ def test_get_next_says_so_when_nothing_is_free(app, assigned):
     client.get("/logout/")
     other = sign_in(app, "admin")
     response = other.get("/queue/next", follow_redirects=True)
-    assert "No case is free in your queue" in response.get_data(as_text=True)
+    assert "队列中没有可处理的案件" in response.get_data(as_text=True)
 
 
 def test_a_collector_logs_a_call_with_a_promise_and_sees_it_on_the_timeline(app, assigned, session):
@@ -92,7 +93,11 @@ def test_a_collector_logs_a_call_with_a_promise_and_sees_it_on_the_timeline(app,
     page = client.get(f"/workbench/{assigned['K1']}").get_data(as_text=True)
     assert "客户表示月底发工资后还款" in page
     assert "600.00 by 2025-03-31" in page
-    assert ">promised<" in page
+    assert 'data-status="promised"' in page
+    # In the debtor's time, by the collector's name, and each fact once.
+    assert "2025-03-01 10:30" in page
+    assert "催收员甲" in page
+    assert "contact_logged" not in page and "promise_made" not in page
     session.rollback()
     case = session.get(CollectionCase, assigned["K1"])
     assert case.status.value == "promised"
@@ -113,9 +118,96 @@ def test_a_bad_contact_is_refused_with_the_reason_and_saves_nothing(app, assigne
 def test_the_workbench_follows_the_data_scope_and_auditors_only_read(app, assigned):
     assert sign_in(app, "collector2").get(f"/workbench/{assigned['K1']}").status_code == 404
     auditor = sign_in(app, "auditor")
-    assert auditor.get(f"/workbench/{assigned['K1']}").status_code == 200
+    page = auditor.get(f"/workbench/{assigned['K1']}")
+    assert page.status_code == 200
+    assert 'id="contact-form"' not in page.get_data(as_text=True)
     refused = auditor.post(f"/workbench/{assigned['K1']}/contact", data={"channel": "call"})
     assert refused.status_code == 403
+    assert 'id="error-page"' in refused.get_data(as_text=True), "refused inside the console"
+
+
+def test_the_workbench_shows_the_loan_schedule_payments_and_credit(
+    app, assigned, run_import, session
+):
+    run_import(
+        "installments",
+        [
+            ["loan_no", "seq", "due_on", "principal_due", "interest_due"],
+            ["L1", "1", "2024-12-15", "1000.00", "150.00"],
+        ],
+    )
+    run_import(
+        "payments",
+        [["txn_no", "loan_no", "amount", "paid_at"], ["TX1", "L1", "321.00", "2025-01-20"]],
+    )
+    run_import(
+        "bureau_reports",
+        [
+            ["snapshot_no", "customer_no", "provider", "reported_on", "score"],
+            ["CS1", "C1", "百行征信", "2025-01-31", "612"],
+        ],
+    )
+    page = sign_in(app, "collector1").get(f"/workbench/{assigned['K1']}").get_data(as_text=True)
+    assert "2024-12-15" in page and "1000.00" in page
+    assert "321.00" in page
+    assert "百行征信" in page and "612" in page
+
+
+@pytest.fixture
+def phone(run_import, session, assigned):
+    run_import(
+        "contact_points",
+        [
+            ["contact_point_no", "customer_no", "kind", "value", "opted_out"],
+            ["P1", "C1", "mobile", "13812345678", ""],
+            ["P2", "C1", "mobile", "13900001111", "true"],
+        ],
+    )
+    return {p.contact_point_no: p.id for p in session.scalars(select(ContactPoint))}
+
+
+def test_a_collector_sees_the_full_number_only_by_dialling_it(app, assigned, phone, session):
+    client = sign_in(app, "collector1")
+    page = client.get(f"/workbench/{assigned['K1']}").get_data(as_text=True)
+    assert "138****5678" in page and "13812345678" not in page
+    assert "opted out of contact on this number" in page
+    dialled = client.post(f"/workbench/{assigned['K1']}/dial/{phone['P1']}")
+    assert dialled.status_code == 200
+    assert 'href="tel:13812345678"' in dialled.get_data(as_text=True)
+    assert dialled.headers["Cache-Control"] == "no-store"
+    refused = client.post(f"/workbench/{assigned['K1']}/dial/{phone['P2']}")
+    assert refused.status_code == 400
+    assert "13900001111" not in refused.get_data(as_text=True)
+    session.rollback()
+    reveals = session.scalars(select(AuditEntry).where(AuditEntry.action == "reveal")).all()
+    assert [(e.actor, e.row_id) for e in reveals] == [("collector1", str(phone["P1"]))]
+
+
+def test_only_collectors_dial_and_only_their_own_cases(app, assigned, phone):
+    for username in ("auditor", "analyst", "supervisor1"):
+        client = sign_in(app, username)
+        page = client.get(f"/workbench/{assigned['K1']}").get_data(as_text=True)
+        assert "dial-form" not in page
+        assert client.post(f"/workbench/{assigned['K1']}/dial/{phone['P1']}").status_code == 403
+    other = sign_in(app, "collector2").post(f"/workbench/{assigned['K1']}/dial/{phone['P1']}")
+    assert other.status_code == 404
+
+
+def test_a_contact_names_the_number_that_was_called(app, assigned, phone, session):
+    client = sign_in(app, "collector1")
+    saved = client.post(
+        f"/workbench/{assigned['K1']}/contact",
+        data={
+            "channel": "call",
+            "party": "debtor",
+            "outcome": "no_answer",
+            "started_at": "2025-03-01T09:00",
+            "contact_point_id": str(phone["P1"]),
+        },
+    )
+    assert saved.status_code == 302
+    session.rollback()
+    assert session.scalar(select(ContactAttempt.contact_point_id)) == phone["P1"]
 
 
 def test_forms_without_a_csrf_token_are_refused(cli_database, assigned, redis_url):

@@ -89,9 +89,12 @@ def test_a_supervisor_corrects_a_customer_in_scope_only(app, assigned, session):
 def test_contacts_and_promises_are_listed_in_scope_and_read_only(app, promised, session):
     supervisor = sign_in(app, "supervisor1")
     contacts = supervisor.get("/contacts/list/").get_data(as_text=True)
-    assert "ptp" in contacts
+    assert "承诺还款" in contacts and "电话" in contacts, "outcome ptp, channel call: in Chinese"
     promises = supervisor.get("/promises/list/").get_data(as_text=True)
-    assert "500.00" in promises
+    assert "500.00" in promises and "待履约" in promises
+    supervisor.get("/lang/en")
+    contacts = supervisor.get("/contacts/list/").get_data(as_text=True)
+    assert "Promise to pay" in contacts and "承诺还款" not in contacts
     assert sign_in(app, "admin").get("/contacts/add").status_code in {302, 403}
     promise = session.scalar(select(PromiseToPay))
     moved = supervisor.post(
@@ -108,7 +111,7 @@ def test_loans_are_read_only_except_for_an_admin(app, assigned, session):
     admin = sign_in(app, "admin")
     form = admin.get("/loans/add")
     assert form.status_code == 200
-    assert "cash_loan" in form.get_data(as_text=True)
+    assert '<option value="cash_loan">现金贷</option>' in form.get_data(as_text=True)
     loan = {
         "loan_no": "L9",
         "product": "cash_loan",
@@ -117,6 +120,9 @@ def test_loans_are_read_only_except_for_an_admin(app, assigned, session):
         "outstanding_balance": "8000.00",
         "status": "active",
     }
+    unknown = admin.post("/loans/add", data={**loan, "customer_no": "C404"}, follow_redirects=True)
+    assert "没有客户号为 &#39;C404&#39; 的客户" in unknown.get_data(as_text=True)
+    admin.get("/lang/en")
     unknown = admin.post("/loans/add", data={**loan, "customer_no": "C404"}, follow_redirects=True)
     assert "no customer numbered &#39;C404&#39;" in unknown.get_data(as_text=True)
     assert admin.post("/loans/add", data={**loan, "customer_no": "C2"}).status_code == 302

@@ -25,7 +25,10 @@ def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(throttled_ap
     for _ in range(config.LOGIN_MAX_FAILURES):
         _login(client, "wrong")
     locked = _login(client, "collector123").get_data(as_text=True)
-    assert "Too many failed logins" in locked
+    assert "登录失败次数过多" in locked
+    client.get("/lang/en")
+    locked = _login(client, "collector123").get_data(as_text=True)
+    assert "Too many failed logins: try again in" in locked
     assert client.get("/queue/").status_code in {302, 401, 403}
 
 

@@ -26,6 +26,9 @@ def test_the_language_menu_switches_between_chinese_and_english_and_remembers(
     page.goto("/cases/list/")
     expect(page.locator("body")).to_contain_text("Record Count: 3")
     expect(page.locator("body")).to_contain_text("Search")
+    # The console's own menus follow, from its catalog.
+    expect(page.locator(".navbar-nav").first).to_contain_text("Records")
+    expect(page.locator(".navbar-nav").first).not_to_contain_text("档案")
     screenshot(page, "cases-in-english")
 
     # Back to Chinese from the same menu, remembered on the next page as well.
@@ -34,6 +37,8 @@ def test_the_language_menu_switches_between_chinese_and_english_and_remembers(
     expect(page.locator("body")).to_contain_text("记录数目: 3")
     expect(page.locator("body")).to_contain_text("搜索")
     expect(page.locator("body")).not_to_contain_text("Record Count")
+    expect(page.locator(".navbar-nav").first).to_contain_text("档案")
+    expect(page.locator(".navbar-nav").first).not_to_contain_text("Records")
     page.locator(".navbar-right a.dropdown-toggle", has_text="analyst").click()
     expect(page.get_by_role("link", name="注销")).to_be_visible()
     screenshot(page, "back-in-chinese")
