@@ -8,12 +8,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, flash, redirect, stream_with_context, url_for
+from flask import Response, flash, redirect, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args
 from flask_babel import gettext, lazy_gettext
 from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 
 from casedb.audit import verify
 from casedb.models import AuditEntry
@@ -72,32 +73,37 @@ class AuditTrailView(ModelView):
         """The entries the list's current filters select, oldest first, as UTF-8 CSV."""
         get_filter_args(self._filters)
         filters = self._filters.get_joined_filters(self._base_filters)
-        query = self.datamodel.apply_all(
+        statement = self.datamodel.apply_all(
             self.datamodel.session.query(AuditEntry), filters, "id", "asc"
-        )
+        ).statement
+        engine = self.datamodel.session.get_bind()
 
         def rows() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-            writer.writerow(EXPORT_COLUMNS)
-            for entry in query.yield_per(2000):
-                writer.writerow(
-                    [
-                        json.dumps(value, ensure_ascii=False, sort_keys=True)
-                        if column in ("before", "after") and value is not None
-                        else value
-                        for column in EXPORT_COLUMNS
-                        for value in [getattr(entry, column)]
-                    ]
-                )
+            # A session of its own, closed when the stream ends or the client goes away: the
+            # request's session is gone by the time a streamed body is read.
+            with Session(engine) as session:
+                entries = session.execute(statement, execution_options={"yield_per": 2000})
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                buffer.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
+                writer.writerow(EXPORT_COLUMNS)
+                for entry in entries.scalars():
+                    writer.writerow(
+                        [
+                            json.dumps(value, ensure_ascii=False, sort_keys=True)
+                            if column in ("before", "after") and value is not None
+                            else value
+                            for column in EXPORT_COLUMNS
+                            for value in [getattr(entry, column)]
+                        ]
+                    )
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
                 yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-            yield buffer.getvalue()
 
         return Response(
-            stream_with_context(rows()),
+            rows(),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": "attachment; filename=audit_trail.csv"},
         )

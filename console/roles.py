@@ -44,6 +44,9 @@ IMPORTING = [
 ]
 
 FAB_ROLES: dict[str, list[list[str]]] = {
+    # Admin may do everything; as a built-in role that is answered in memory rather than by one
+    # database query per menu entry and action (32 per page, bench/console_pages.py).
+    ADMIN: [[r"^.*$", r"^.*$"]],
     ANALYST: OVERSIGHT,
     SUPERVISOR: [
         *OVERSIGHT,

@@ -251,3 +251,11 @@ def test_the_api_refuses_writes_and_bad_queries_with_4xx(app, assigned):
     assert client.delete(f"/api/v1/case/{assigned['K1']}", headers=headers).status_code == 405
     bad = client.get("/api/v1/case/?q=(not-rison", headers=headers)
     assert 400 <= bad.status_code < 500
+
+
+def test_the_case_list_filters_a_bucket_by_equality_first(app, assigned):
+    """Codes are matched exactly by the first filter offered (an index lookup, not ILIKE)."""
+    page = sign_in(app, "admin").get("/cases/list/?_flt_0_bucket=M2").get_data(as_text=True)
+    assert ">K1<" in page and ">K2<" not in page
+    prefix = sign_in(app, "admin").get("/cases/list/?_flt_0_bucket=M").get_data(as_text=True)
+    assert ">K1<" not in prefix, "M is no bucket: equality, not 'starts with'"

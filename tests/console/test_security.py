@@ -1,10 +1,12 @@
 """Logins: throttled per address, locked per account after repeated failures."""
 
 import pytest
+from sqlalchemy import event
 
 import config
 from console.app import create_app
 from console.demo_logins import ensure_demo_logins
+from tests.console.conftest import sign_in
 
 
 @pytest.fixture
@@ -59,3 +61,24 @@ def test_login_posts_from_one_address_are_rate_limited(throttled_app):
     ]
     assert 429 in answers
     assert answers.index(429) == 20
+
+
+def test_pages_check_permissions_in_memory_not_per_menu_entry_in_the_database(app, assigned):
+    """Every role is built in (console/roles.py), the admin's too: a page asks the database
+    nothing about permissions, where it used to ask once per menu entry and action."""
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    for username in ("admin", "supervisor1"):
+        client = sign_in(app, username)
+        questions: list[str] = []
+
+        def count(_conn, _cursor, statement, _parameters, _context, _many, seen=questions):
+            if "ab_permission_view_role" in statement:
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/cases/list/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert questions == [], f"{username}: {len(questions)} permission queries"
