@@ -6,6 +6,8 @@ whole. Writes exist where the console has them too, and answer bad input with 4x
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask_appbuilder import ModelRestApi
@@ -40,22 +42,24 @@ class WritableInterface(SQLAInterface):
     422 where FAB 5 lets the raw SQLAlchemy error through (a duplicate code was a 500)."""
 
     def add(self, item: Any, commit: bool = True) -> None:
-        try:
+        with _constraint_refusals_as_422():
             super().add(item, commit)
-        except IntegrityError as error:
-            raise DatabaseException() from RefusedByDatabase(str(error.orig).splitlines()[0])
 
     def edit(self, item: Any, commit: bool = True) -> None:
-        try:
+        with _constraint_refusals_as_422():
             super().edit(item, commit)
-        except IntegrityError as error:
-            raise DatabaseException() from RefusedByDatabase(str(error.orig).splitlines()[0])
 
     def delete(self, item: Any, commit: bool = True) -> None:
-        try:
+        with _constraint_refusals_as_422():
             super().delete(item, commit)
-        except IntegrityError as error:
-            raise DatabaseException() from RefusedByDatabase(str(error.orig).splitlines()[0])
+
+
+@contextmanager
+def _constraint_refusals_as_422() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as error:
+        raise DatabaseException() from RefusedByDatabase(str(error.orig).splitlines()[0])
 
 
 class CaseApi(ModelRestApi):
