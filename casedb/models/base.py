@@ -42,6 +42,16 @@ def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
     )
 
 
+# Chinese names sort by pinyin (阿明, 李四, 王五, 张三) on PostgreSQL through ICU; SQLite has
+# no such collation and sorts by code point.
+CHINESE_COLLATION = "zh-x-icu"
+
+
+def name_text(length: int = 128) -> String:
+    """A person's or team's name: text that sorts the way a Chinese reader expects."""
+    return String(length).with_variant(String(length, collation=CHINESE_COLLATION), "postgresql")
+
+
 def money(nullable: bool = False, default: Decimal | None = Decimal(0)) -> Mapped[Any]:
     return mapped_column(Money(), nullable=nullable, default=default)
 

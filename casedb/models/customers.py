@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from casedb import pii
-from casedb.models.base import Base, Timestamps, external_id, str_enum
+from casedb.models.base import Base, Timestamps, external_id, name_text, str_enum
 
 
 class ContactKind(enum.StrEnum):
@@ -63,7 +63,7 @@ class Customer(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_no: Mapped[str] = external_id()
-    name: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(name_text(), index=True)
     gender: Mapped[str | None] = mapped_column(String(16))
     birth_date: Mapped[date | None]
     age: Mapped[int | None]
@@ -143,7 +143,7 @@ class ThirdPartyContact(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     third_party_no: Mapped[str] = external_id()
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(name_text())
     relationship_to_debtor: Mapped[Relationship] = mapped_column(str_enum(Relationship))
     phone: Mapped[str | None] = mapped_column(String(64))
     phone_masked: Mapped[str | None] = mapped_column(String(64))

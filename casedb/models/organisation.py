@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from casedb.models.base import Base, Timestamps, external_id
+from casedb.models.base import Base, Timestamps, external_id, name_text
 
 
 class Team(Timestamps, Base):
@@ -13,7 +13,7 @@ class Team(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = external_id()
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(name_text())
     region: Mapped[str | None] = mapped_column(String(64))
     supervisor_username: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
@@ -30,7 +30,7 @@ class Collector(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = external_id()
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(name_text())
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)
     # Skills such as "high_balance", "legal", "hardship"; matched by assignment rules.
