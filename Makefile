@@ -37,6 +37,7 @@ migrate: install
 
 demo: migrate
 	$(PY) run.py demo
+	$(PY) run.py rules publish-defaults
 
 run: demo
 	$(PY) run.py serve

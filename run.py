@@ -213,7 +213,8 @@ def worker(burst: bool) -> None:
 @click.option("--host", default=config.CONSOLE_HOST, show_default=True)
 @click.option("--port", default=config.CONSOLE_PORT, show_default=True)
 def serve(host: str, port: int) -> None:
-    """Console and worker together, sharing one (embedded unless REDIS_URL is set) Redis."""
+    """Console, rules service and worker together, sharing one (embedded unless REDIS_URL is
+    set) Redis."""
     from casedb.broker import EmbeddedRedis  # noqa: PLC0415
 
     embedded = None if config.REDIS_URL else EmbeddedRedis()
@@ -222,6 +223,7 @@ def serve(host: str, port: int) -> None:
     children = [
         subprocess.Popen([*me, "console", "--host", host, "--port", str(port)], env=env),
         subprocess.Popen([*me, "worker"], env=env),
+        subprocess.Popen([*me, "rules", "run"], env=env),
     ]
     click.echo(f"\nCollection Tracker console: http://{host}:{port}/")
     click.echo(f"database: {_safe_url(config.DATABASE_URL)}")
