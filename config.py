@@ -34,6 +34,11 @@ PII_DIGEST_KEY = _env("PII_DIGEST_KEY", SECRET_KEY)
 BUSINESS_DATE = _env("BUSINESS_DATE", "")
 # Upper DPD edge of each delinquent bucket; beyond the last edge is the last bucket (M4+).
 BUCKET_EDGES = tuple(int(x) for x in _env("BUCKET_EDGES", "30,60,90").split(","))
+# Local time (HH:MM, the scheduler host's clock) at which the daily tick moves DPD and buckets.
+DAILY_TICK_AT = _env("DAILY_TICK_AT", "00:05")
+# The most days a scheduled tick moves the business date at once (catching up missed days);
+# a bigger jump is refused and logged, and made by hand with `run.py rules tick --date`.
+MAX_TICK_DAYS = int(_env("MAX_TICK_DAYS", "31"))
 # Time zone assumed for a debtor whose region gives none.
 DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
 # Rows validated and written per database round trip during an import.

@@ -3,11 +3,14 @@
 python run.py serve              console + report worker on the embedded defaults (laptop)
 python run.py console            the Flask-AppBuilder console only
 python run.py worker             an RQ worker for reports
+python run.py scheduler          RQ's cron: enqueues the daily tick at config.DAILY_TICK_AT
 python run.py db upgrade         migrate the case database to the latest schema
 python run.py demo               import the UCI portfolio and build the demo on top of it
 python run.py import KIND FILE   import a CSV/XLSX file (``import --list`` shows the kinds)
 python run.py search TEXT        find cases by name, phone, ID number, case or loan number
 python run.py rules run          the rules service: consume the outbox, decide, write back
+python run.py rules tick         move DPD and buckets to today (or --date) and re-decide cases
+python run.py rules reevaluate   decide every open case again (publishing a version does this)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -210,11 +214,26 @@ def worker(burst: bool) -> None:
 
 
 @cli.command()
+def scheduler() -> None:
+    """Run RQ's cron scheduler: the daily tick is enqueued at config.DAILY_TICK_AT (local time)
+    for a worker to run."""
+    from casedb.broker import EmbeddedRedis, connect  # noqa: PLC0415
+    from rules_service.daily_tick import schedule  # noqa: PLC0415
+
+    embedded = None if config.REDIS_URL else EmbeddedRedis()
+    try:
+        schedule(connect(embedded.url if embedded else config.REDIS_URL)).start()
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@cli.command()
 @click.option("--host", default=config.CONSOLE_HOST, show_default=True)
 @click.option("--port", default=config.CONSOLE_PORT, show_default=True)
 def serve(host: str, port: int) -> None:
-    """Console, rules service and worker together, sharing one (embedded unless REDIS_URL is
-    set) Redis."""
+    """Console, rules service, worker and scheduler together, sharing one (embedded unless
+    REDIS_URL is set) Redis."""
     from casedb.broker import EmbeddedRedis  # noqa: PLC0415
 
     embedded = None if config.REDIS_URL else EmbeddedRedis()
@@ -224,6 +243,7 @@ def serve(host: str, port: int) -> None:
         subprocess.Popen([*me, "console", "--host", host, "--port", str(port)], env=env),
         subprocess.Popen([*me, "worker"], env=env),
         subprocess.Popen([*me, "rules", "run"], env=env),
+        subprocess.Popen([*me, "scheduler"], env=env),
     ]
     click.echo(f"\nCollection Tracker console: http://{host}:{port}/")
     click.echo(f"database: {_safe_url(config.DATABASE_URL)}")
@@ -292,7 +312,68 @@ def rules_run(once: bool, batch: int, poll: float) -> None:
         delivered = relay.run(once=once, poll=poll, stopping=lambda: stopping)
     except RuntimeError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"rules service: {delivered} events applied")
+    click.echo(f"rules service: {delivered} events applied, {relay.reevaluated} cases re-evaluated")
+
+
+@rules.command("reevaluate")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["assignment", "priority", "strategy", "alert"]),
+    help="only these tables (repeatable); default: every running table",
+)
+@click.option("--reason", default="requested by hand", show_default=True)
+@click.option("--by", default="cli", show_default=True, help="who asks (provenance)")
+@click.option("--chunk-size", default=2000, show_default=True, help="cases per chunk")
+@click.option("--work", is_flag=True, help="also work the run in this process until it is done")
+def rules_reevaluate(
+    kinds: tuple[str, ...], reason: str, by: str, chunk_size: int, work: bool
+) -> None:
+    """Ask the rules service to decide every open case again (as publishing does)."""
+    from casedb.session import default_engine, transaction  # noqa: PLC0415
+    from rules_service.bulk_decide import Reevaluator  # noqa: PLC0415
+    from rules_service.decision_table import Kind  # noqa: PLC0415
+    from rules_service.policy import Policy  # noqa: PLC0415
+    from rules_service.reevaluation import request_reevaluation  # noqa: PLC0415
+
+    with transaction() as session:
+        run = request_reevaluation(
+            session, reason, [Kind(k) for k in kinds] or None, by, chunk_size=chunk_size
+        )
+        line = f"re-evaluation run {run.id}: {run.cases} open cases in {run.chunks} chunks"
+    click.echo(line)
+    if work:
+        from sqlalchemy.orm import Session  # noqa: PLC0415
+
+        engine = default_engine()
+        policy = Policy()
+        with Session(engine) as session:
+            policy.refresh(session)
+        if not policy.current:
+            raise click.ClickException("no published ruleset; run `rules publish-defaults`")
+        evaluated = Reevaluator(engine, policy).work()
+        click.echo(f"re-evaluated {evaluated} cases")
+
+
+@rules.command("tick")
+@click.option(
+    "--date",
+    "to",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="business date to move to (YYYY-MM-DD); default: today, or the forced BUSINESS_DATE",
+)
+@click.option("--by", default="cli", show_default=True, help="who ticks (audit)")
+def rules_tick(to: datetime | None, by: str) -> None:
+    """Move every open case's DPD and bucket to the business date and request a re-evaluation
+    (what the scheduler does daily; a date already reached changes nothing)."""
+    from casedb.session import transaction  # noqa: PLC0415
+    from rules_service.daily_tick import advance_to, tick_date  # noqa: PLC0415
+
+    with transaction() as session:
+        session.info["actor"] = by
+        result = advance_to(session, to.date() if to else tick_date(), by=by)
+    click.echo(result.text())
 
 
 @rules.command("publish")

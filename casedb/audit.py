@@ -23,13 +23,20 @@ from typing import Any
 from sqlalchemy import event, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
-from casedb.models import AuditEntry, Base, ChangeEvent, ImportBatch
+from casedb.models import AuditEntry, Base, ChangeEvent, ImportBatch, ReevaluationChunk
 from casedb.types import utcnow
 
 GENESIS = "0" * 64
-# Tables whose rows are not audited: the trail itself and the event plumbing.
+# Tables whose rows are not audited: the trail itself and the event plumbing (a re-evaluation
+# run is audited when requested; its chunks are bookkeeping, and their changes to cases are
+# audited chunk by chunk).
 UNAUDITED = frozenset(
-    {AuditEntry.__tablename__, ChangeEvent.__tablename__, ImportBatch.__tablename__}
+    {
+        AuditEntry.__tablename__,
+        ChangeEvent.__tablename__,
+        ImportBatch.__tablename__,
+        ReevaluationChunk.__tablename__,
+    }
 )
 _LOCK_KEY = 20051001  # arbitrary, fixed: the PostgreSQL advisory lock of the audit chain
 REDACTED = "***"
@@ -186,7 +193,9 @@ def _audited(obj: Any) -> bool:
     return isinstance(obj, (Base, *_other_bases)) and table not in UNAUDITED
 
 
-def _actor(session: Session) -> str:
+def actor_of(session: Session) -> str:
+    """Who is acting in ``session``: its ``info["actor"]``, else the registered resolvers' answer
+    (the console's signed-in user), else ``system``."""
     if session.info.get("actor"):
         return session.info["actor"]
     for resolve in _actor_resolvers:
@@ -196,7 +205,7 @@ def _actor(session: Session) -> str:
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    actor = _actor(session)
+    actor = actor_of(session)
     # (action, object, row id if known before the flush, before, after)
     pending: list[tuple[str, Any, str | None, dict[str, Any] | None, dict[str, Any] | None]] = []
     for obj in session.new:

@@ -13,9 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import config
-from casedb import audit
+from casedb import audit, collector_events
 
 audit.install()
+collector_events.install()
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

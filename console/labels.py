@@ -159,6 +159,7 @@ TIMELINE_KINDS: dict[str, LazyString] = {
     EventKind.RATING_CHANGED: lazy_pgettext("timeline", "Rating changed"),
     EventKind.DPD_CHANGED: lazy_pgettext("timeline", "DPD changed"),
     EventKind.CASE_UPDATED: lazy_pgettext("timeline", "Case updated"),
+    EventKind.COLLECTOR_CHANGED: lazy_pgettext("timeline", "Collector changed"),
 }
 
 LABELS: Mapping[str, Mapping[str, LazyString]] = {

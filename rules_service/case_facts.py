@@ -1,12 +1,22 @@
-"""The catalogue facts of one case, read from the case database as of the business date."""
+"""The catalogue facts of cases, read from the case database as of the business date.
+
+One code path for one case (the outbox relay) and for thousands (re-evaluation): the facts of a
+batch of cases are read with one query per source table (installments, statements, payments,
+bureau snapshots, contacts, promises) and put together in Python, so a chunk of 2,000 cases
+costs eight queries, not 16,000.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from casedb.delinquency import business_date
@@ -14,7 +24,9 @@ from casedb.models import (
     CollectionCase,
     ContactAttempt,
     CreditSnapshot,
+    Customer,
     Installment,
+    Loan,
     MonthlyStatement,
     Party,
     PromiseStatus,
@@ -23,7 +35,7 @@ from casedb.models import (
 )
 from casedb.models.cases import RIGHT_PARTY_OUTCOMES
 from casedb.models.credit import RATING_SCALE
-from rules_service.facts import RISK_LEVELS, FactValue, normalise_facts
+from rules_service.facts import RISK_LEVELS, FactError, FactValue, normalise_facts
 
 # How risk levels are written in imported data, mapped onto the catalogue's levels.
 _RISK_ALIASES = {"低": "LOW", "中": "MEDIUM", "高": "HIGH", "MID": "MEDIUM"}
@@ -49,27 +61,29 @@ def _age(birth_date: date | None, recorded: int | None, as_of: date) -> int | No
     return as_of.year - birth_date.year - (0 if had_birthday else 1)
 
 
-def _consecutive_missed(session: Session, case: CollectionCase, as_of: date) -> int | None:
-    """Unpaid installments in a row, counted back from the latest one due; for card accounts
-    without a schedule, the months past due of the latest statement."""
-    installments = session.scalars(
-        select(Installment)
-        .where(Installment.loan_id == case.loan_id, Installment.due_on <= as_of)
-        .order_by(Installment.seq.desc())
-    ).all()
-    if installments:
-        missed = 0
-        for installment in installments:
-            if installment.amount_paid >= installment.amount_due:
-                break
-            missed += 1
-        return missed
-    return session.scalars(
-        select(MonthlyStatement.months_past_due)
-        .where(MonthlyStatement.loan_id == case.loan_id, MonthlyStatement.period <= as_of)
-        .order_by(MonthlyStatement.period.desc())
-        .limit(1)
-    ).first()
+def _end_of(as_of: date) -> datetime:
+    return datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite returns aggregates of timestamps naive (in UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _one_of(column: Any, ids: list[int], postgres: bool) -> Any:
+    """``column IN ids``; on PostgreSQL as ``= ANY(array)``, one parameter instead of
+    thousands (psycopg spends longer splitting a query of 2,000 placeholders than running it)."""
+    if postgres:
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _grouped(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    """Rows grouped by their first column, in the order the query gave them."""
+    groups: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[row[0]].append(row)
+    return groups
 
 
 def _payment_ratio(amounts: list[Decimal]) -> float | None:
@@ -81,93 +95,248 @@ def _payment_ratio(amounts: list[Decimal]) -> float | None:
     return float(amounts[-1] / average) if average > 0 else None
 
 
-def _payment_history(
-    session: Session, case: CollectionCase, as_of: date
-) -> tuple[float | None, int | None]:
-    """The payment ratio against the customer's own history and the days since the last payment,
-    from repayment transactions, else from the amounts paid on monthly statements."""
-    end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-    payments = session.execute(
-        select(RepaymentTransaction.amount, RepaymentTransaction.paid_at)
-        .where(RepaymentTransaction.loan_id == case.loan_id, RepaymentTransaction.paid_at < end)
-        .order_by(RepaymentTransaction.paid_at)
-    ).all()
-    if payments:
-        last_paid = payments[-1].paid_at.astimezone(UTC).date()
-        return _payment_ratio([p.amount for p in payments]), (as_of - last_paid).days
-    statements = session.scalars(
-        select(MonthlyStatement.amount_paid)
-        .where(MonthlyStatement.loan_id == case.loan_id, MonthlyStatement.period <= as_of)
-        .order_by(MonthlyStatement.period)
-    ).all()
-    return _payment_ratio(list(statements)), None
+class _Sources:
+    """Everything the facts of a batch of cases read, one query per table."""
 
-
-def _credit(session: Session, customer_id: int) -> dict[str, int | None]:
-    snapshots = session.scalars(
-        select(CreditSnapshot)
-        .where(CreditSnapshot.customer_id == customer_id)
-        .order_by(CreditSnapshot.reported_on.desc(), CreditSnapshot.id.desc())
-    ).all()
-    ratings = [s.rating for s in snapshots if s.rating in RATING_SCALE]
-    scores = [s.score for s in snapshots if s.score is not None]
-    elsewhere = [
-        s.delinquent_accounts_elsewhere
-        for s in snapshots
-        if s.delinquent_accounts_elsewhere is not None
-    ]
-    return {
-        "rating_change": (
-            RATING_SCALE.index(ratings[0]) - RATING_SCALE.index(ratings[1])
-            if len(ratings) >= 2
-            else None
-        ),
-        "credit_score": scores[0] if scores else None,
-        "delinquent_accounts_elsewhere": elsewhere[0] if elsewhere else None,
-    }
-
-
-def _contacts(session: Session, case: CollectionCase, as_of: date) -> dict[str, int]:
-    end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
-    last = session.scalar(
-        select(func.max(ContactAttempt.started_at)).where(
-            ContactAttempt.case_id == case.id, ContactAttempt.started_at < end
+    def __init__(self, session: Session, cases: list[Any], as_of: date) -> None:
+        self.as_of = as_of
+        end = _end_of(as_of)
+        loan_ids = sorted({case.loan_id for case in cases})
+        customer_ids = sorted({case.customer_id for case in cases})
+        case_ids = [case.id for case in cases]
+        postgres = session.get_bind().dialect.name == "postgresql"
+        # Installments due by the as-of date, latest first: consecutive missed ones count back.
+        self.installments = _grouped(
+            session.execute(
+                select(
+                    Installment.loan_id,
+                    Installment.principal_due + Installment.interest_due + Installment.fee_due,
+                    Installment.amount_paid,
+                )
+                .where(
+                    _one_of(Installment.loan_id, loan_ids, postgres), Installment.due_on <= as_of
+                )
+                .order_by(Installment.loan_id, Installment.seq.desc())
+            )
         )
-    )
-    if last is not None and last.tzinfo is None:  # SQLite returns the aggregate naive, in UTC
-        last = last.replace(tzinfo=UTC)
-    since = last.astimezone(UTC).date() if last is not None else case.opened_on
-    window_start = datetime.combine(as_of - timedelta(days=30), time.min, tzinfo=UTC)
-    right_party = session.scalar(
-        select(func.count())
-        .select_from(ContactAttempt)
+        self.statements = _grouped(
+            session.execute(
+                select(
+                    MonthlyStatement.loan_id,
+                    MonthlyStatement.months_past_due,
+                    MonthlyStatement.amount_paid,
+                )
+                .where(
+                    _one_of(MonthlyStatement.loan_id, loan_ids, postgres),
+                    MonthlyStatement.period <= as_of,
+                )
+                .order_by(MonthlyStatement.loan_id, MonthlyStatement.period)
+            )
+        )
+        self.payments = _grouped(
+            session.execute(
+                select(
+                    RepaymentTransaction.loan_id,
+                    RepaymentTransaction.amount,
+                    RepaymentTransaction.paid_at,
+                )
+                .where(
+                    _one_of(RepaymentTransaction.loan_id, loan_ids, postgres),
+                    RepaymentTransaction.paid_at < end,
+                )
+                .order_by(
+                    RepaymentTransaction.loan_id,
+                    RepaymentTransaction.paid_at,
+                    RepaymentTransaction.id,
+                )
+            )
+        )
+        self.snapshots = _grouped(
+            session.execute(
+                select(
+                    CreditSnapshot.customer_id,
+                    CreditSnapshot.rating,
+                    CreditSnapshot.score,
+                    CreditSnapshot.delinquent_accounts_elsewhere,
+                )
+                .where(_one_of(CreditSnapshot.customer_id, customer_ids, postgres))
+                .order_by(
+                    CreditSnapshot.customer_id,
+                    CreditSnapshot.reported_on.desc(),
+                    CreditSnapshot.id.desc(),
+                )
+            )
+        )
+        window_start = datetime.combine(as_of - timedelta(days=30), time.min, tzinfo=UTC)
+        self.contacts = {
+            row.case_id: row
+            for row in session.execute(
+                select(
+                    ContactAttempt.case_id,
+                    func.max(ContactAttempt.started_at).label("last"),
+                    func.count()
+                    .filter(
+                        ContactAttempt.party == Party.DEBTOR,
+                        ContactAttempt.outcome.in_(RIGHT_PARTY_OUTCOMES),
+                        ContactAttempt.started_at >= window_start,
+                    )
+                    .label("right_party"),
+                )
+                .where(
+                    _one_of(ContactAttempt.case_id, case_ids, postgres),
+                    ContactAttempt.started_at < end,
+                )
+                .group_by(ContactAttempt.case_id)
+            )
+        }
+        self.promises: dict[int, dict[PromiseStatus, int]] = defaultdict(dict)
+        for case_id, status, count in session.execute(
+            select(PromiseToPay.case_id, PromiseToPay.status, func.count())
+            .where(_one_of(PromiseToPay.case_id, case_ids, postgres))
+            .group_by(PromiseToPay.case_id, PromiseToPay.status)
+        ):
+            self.promises[case_id][status] = count
+
+    def consecutive_missed(self, loan_id: int) -> int | None:
+        """Unpaid installments in a row, counted back from the latest one due; for card accounts
+        without a schedule, the months past due of the latest statement."""
+        installments = self.installments.get(loan_id)
+        if installments:
+            missed = 0
+            for _, amount_due, amount_paid in installments:
+                if amount_paid >= amount_due:
+                    break
+                missed += 1
+            return missed
+        statements = self.statements.get(loan_id)
+        return statements[-1].months_past_due if statements else None
+
+    def payment_history(self, loan_id: int) -> tuple[float | None, int | None]:
+        """The payment ratio against the customer's own history and the days since the last
+        payment, from repayment transactions, else from the amounts paid on statements."""
+        payments = self.payments.get(loan_id)
+        if payments:
+            last_paid = _utc(payments[-1].paid_at).date()
+            ratio = _payment_ratio([p.amount for p in payments])
+            return ratio, (self.as_of - last_paid).days
+        statements = self.statements.get(loan_id, [])
+        return _payment_ratio([s.amount_paid for s in statements]), None
+
+    def credit(self, customer_id: int) -> dict[str, int | None]:
+        snapshots = self.snapshots.get(customer_id, [])
+        ratings = [s.rating for s in snapshots if s.rating in RATING_SCALE]
+        scores = [s.score for s in snapshots if s.score is not None]
+        elsewhere = [
+            s.delinquent_accounts_elsewhere
+            for s in snapshots
+            if s.delinquent_accounts_elsewhere is not None
+        ]
+        return {
+            "rating_change": (
+                RATING_SCALE.index(ratings[0]) - RATING_SCALE.index(ratings[1])
+                if len(ratings) >= 2
+                else None
+            ),
+            "credit_score": scores[0] if scores else None,
+            "delinquent_accounts_elsewhere": elsewhere[0] if elsewhere else None,
+        }
+
+    def contact_facts(self, case_id: int, opened_on: date) -> dict[str, int]:
+        row = self.contacts.get(case_id)
+        since = _utc(row.last).date() if row is not None else opened_on
+        return {
+            # Never contacted counts from the day the case opened: silence since then.
+            "days_since_last_contact": (self.as_of - since).days,
+            "right_party_contacts_30d": row.right_party if row is not None else 0,
+        }
+
+    def promise_facts(self, case_id: int) -> dict[str, object]:
+        counts = self.promises.get(case_id, {})
+        return {
+            "broken_promises": counts.get(PromiseStatus.BROKEN, 0),
+            "promise_pending": counts.get(PromiseStatus.PENDING, 0) > 0,
+        }
+
+
+_CASE_COLUMNS = (
+    CollectionCase.id,
+    CollectionCase.case_no,
+    CollectionCase.customer_id,
+    CollectionCase.loan_id,
+    CollectionCase.dpd,
+    CollectionCase.bucket,
+    CollectionCase.overdue_principal,
+    CollectionCase.overdue_interest,
+    CollectionCase.overdue_fees,
+    CollectionCase.outstanding_balance,
+    CollectionCase.status,
+    CollectionCase.on_hold,
+    CollectionCase.opened_on,
+    CollectionCase.risk_level,
+    Customer.region,
+    Customer.risk_level.label("customer_risk_level"),
+    Customer.birth_date,
+    Customer.age,
+    Loan.principal,
+    Loan.product,
+)
+
+
+def facts_of_cases(
+    session: Session, case_ids: Collection[int], as_of: date | None = None
+) -> dict[int, dict[str, FactValue | None] | FactError]:
+    """The catalogue facts of each of ``case_ids`` as of ``as_of`` (the business date), typed.
+
+    A case whose data the catalogue refuses (for example a risk level it does not know) maps to
+    the :class:`FactError` saying why; unknown case ids are left out.
+    """
+    if not case_ids:
+        return {}
+    as_of = as_of or business_date(session)
+    cases = session.execute(
+        select(*_CASE_COLUMNS)
+        .join(Customer, Customer.id == CollectionCase.customer_id)
+        .join(Loan, Loan.id == CollectionCase.loan_id)
         .where(
-            ContactAttempt.case_id == case.id,
-            ContactAttempt.party == Party.DEBTOR,
-            ContactAttempt.outcome.in_(RIGHT_PARTY_OUTCOMES),
-            ContactAttempt.started_at >= window_start,
-            ContactAttempt.started_at < end,
+            _one_of(
+                CollectionCase.id,
+                sorted(case_ids),
+                session.get_bind().dialect.name == "postgresql",
+            )
         )
-    )
-    return {
-        # Never contacted counts from the day the case opened: silence since then.
-        "days_since_last_contact": (as_of - since).days,
-        "right_party_contacts_30d": right_party or 0,
-    }
-
-
-def _promises(session: Session, case_id: int) -> dict[str, object]:
-    counts = dict(
-        session.execute(
-            select(PromiseToPay.status, func.count())
-            .where(PromiseToPay.case_id == case_id)
-            .group_by(PromiseToPay.status)
-        ).all()
-    )
-    return {
-        "broken_promises": counts.get(PromiseStatus.BROKEN, 0),
-        "promise_pending": counts.get(PromiseStatus.PENDING, 0) > 0,
-    }
+        .order_by(CollectionCase.id)
+    ).all()
+    sources = _Sources(session, cases, as_of)
+    facts: dict[int, dict[str, FactValue | None] | FactError] = {}
+    for case in cases:
+        ratio, days_since_payment = sources.payment_history(case.loan_id)
+        raw: dict[str, object] = {
+            "dpd": case.dpd,
+            "bucket": case.bucket,
+            "overdue_amount": case.overdue_principal + case.overdue_interest + case.overdue_fees,
+            "outstanding_balance": case.outstanding_balance,
+            "principal": case.principal,
+            "product": case.product,
+            "region": case.region,
+            "risk_level": _risk_level(case.risk_level or case.customer_risk_level),
+            "customer_age": _age(case.birth_date, case.age, as_of),
+            "status": case.status,
+            "on_hold": case.on_hold,
+            "opened_on": case.opened_on,
+            "case_age_days": (as_of - case.opened_on).days,
+            "consecutive_missed_installments": sources.consecutive_missed(case.loan_id),
+            "payment_ratio_vs_history": ratio,
+            "days_since_last_payment": days_since_payment,
+            "ab_bucket": ab_bucket(case.case_no),
+            **sources.promise_facts(case.id),
+            **sources.credit(case.customer_id),
+            **sources.contact_facts(case.id, case.opened_on),
+        }
+        try:
+            facts[case.id] = normalise_facts(raw)
+        except FactError as error:
+            facts[case.id] = error
+    return facts
 
 
 def case_facts(
@@ -178,32 +347,10 @@ def case_facts(
     Raises ``LookupError`` for an unknown case and ``FactError`` for data the catalogue refuses
     (for example a risk level it does not know).
     """
-    case = session.get(CollectionCase, case_id)
-    if case is None:
+    found = facts_of_cases(session, [case_id], as_of)
+    if case_id not in found:
         raise LookupError(f"no collection case with id {case_id}")
-    as_of = as_of or business_date(session)
-    customer, loan = case.customer, case.loan
-    ratio, days_since_payment = _payment_history(session, case, as_of)
-    raw: dict[str, object] = {
-        "dpd": case.dpd,
-        "bucket": case.bucket,
-        "overdue_amount": case.overdue_amount,
-        "outstanding_balance": case.outstanding_balance,
-        "principal": loan.principal,
-        "product": loan.product,
-        "region": customer.region,
-        "risk_level": _risk_level(case.risk_level or customer.risk_level),
-        "customer_age": _age(customer.birth_date, customer.age, as_of),
-        "status": case.status,
-        "on_hold": case.on_hold,
-        "opened_on": case.opened_on,
-        "case_age_days": (as_of - case.opened_on).days,
-        "consecutive_missed_installments": _consecutive_missed(session, case, as_of),
-        "payment_ratio_vs_history": ratio,
-        "days_since_last_payment": days_since_payment,
-        "ab_bucket": ab_bucket(case.case_no),
-        **_promises(session, case.id),
-        **_credit(session, case.customer_id),
-        **_contacts(session, case, as_of),
-    }
-    return normalise_facts(raw)
+    facts = found[case_id]
+    if isinstance(facts, FactError):
+        raise facts
+    return facts

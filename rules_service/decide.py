@@ -1,9 +1,12 @@
-"""Deciding for one case: evaluate the running tables on its facts, apply the outcome, record why.
+"""Deciding for cases: evaluate the running tables on their facts, apply the outcome, record why.
 
-:func:`decide` is pure evaluation (no writes): one :class:`Decision` per kind with the table
-version, the rows that fired with their conditions and outputs, and the facts the table reads.
-:func:`apply` changes the case accordingly through the ORM (so the audit trail records the
-change, with the session's actor) and notes on each decision what it changed, or why not:
+:func:`evaluate` is pure evaluation: one :class:`Decision` per kind with the table version, the
+rows that fired with their conditions and outputs, and the facts the table reads (:func:`decide`
+reads the facts of one case first). :func:`outcome` turns the decisions into the changes to one
+case given the :class:`Staff` (teams, collectors, their loads) and notes on each decision what it
+changed, or why not; :func:`apply` makes those changes to one case through the ORM (so the audit
+trail records them), and re-evaluation (``rules_service.reevaluation``) makes them to thousands
+at once. What they decide:
 
 - assignment: the team named by the row (by team code or name, else :data:`TEAM_ALIASES`), and a
   collector of that team chosen by the row's ``selection``. A case already with an active
@@ -15,15 +18,22 @@ change, with the session's actor) and notes on each decision what it changed, or
 - strategy: ``strategy`` (the treatment path) and ``next_action``; the segment and the
   champion/challenger arm stay in the decision (the case has no column for them).
 - alert: nothing on the case; the decision rows are the alerts.
+
+A table version that fails inside the engine (not a case's bad data: the version itself) is
+isolated by the policy and the last good version of its kind decides instead
+(:meth:`Policy.isolate`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casedb.audit import jsonable
@@ -34,6 +44,8 @@ from rules_service.decision_table import DecisionTable, Kind
 from rules_service.facts import FactError, FactValue
 from rules_service.hits import UniqueHitError
 from rules_service.policy import LoadedTable, Policy
+
+log = logging.getLogger(__name__)
 
 # What the shipped tables call a team, mapped onto the demo's team codes when no team has that
 # code or name itself. Production names its teams after the tables' outputs (or edits this).
@@ -78,17 +90,69 @@ class Decision:
         }
 
 
-def _row_conditions(table: DecisionTable, row_id: str) -> dict[str, str]:
-    row = next(r for r in table.rows if r.id == row_id)
-    return {
-        fact.name: cell.text
-        for fact, cell in zip(table.inputs, row.when, strict=True)
-        if not cell.is_any
-    }
+_PLAIN = (int, float, str, bool, type(None))
 
 
-def _seen(table: DecisionTable, facts: dict[str, FactValue | None]) -> dict[str, Any]:
-    return {name: jsonable(facts.get(name)) for name in table.fact_names}
+def _seen(table: DecisionTable, facts: Mapping[str, FactValue | None]) -> dict[str, Any]:
+    """The facts the table reads, as stored (dates as ISO text)."""
+    seen = {}
+    for name in table.fact_names:
+        value = facts.get(name)
+        seen[name] = value if type(value) in _PLAIN else jsonable(value)
+    return seen
+
+
+def evaluate(
+    policy: Policy,
+    facts: Mapping[str, FactValue | None] | FactError,
+    kinds: Iterable[Kind] | None = None,
+) -> list[Decision]:
+    """One decision per running table of ``kinds`` (all by default) on one case's facts.
+
+    A fact the catalogue refuses, or a UNIQUE table matching two rows, becomes a decision with
+    ``error`` set and no rows: the case keeps what it had. A version the engine fails on is
+    isolated and the case is decided by the last good version of that kind instead.
+    """
+    wanted = set(kinds) if kinds is not None else None
+    decisions = []
+    for kind in sorted(policy.current):
+        if wanted is not None and kind not in wanted:
+            continue
+        while (loaded := policy.current.get(kind)) is not None:
+            decision = _evaluate_table(policy, kind, loaded, facts)
+            if decision is not None:
+                decisions.append(decision)
+                break
+    return decisions
+
+
+def _evaluate_table(
+    policy: Policy,
+    kind: Kind,
+    loaded: LoadedTable,
+    facts: Mapping[str, FactValue | None] | FactError,
+) -> Decision | None:
+    """The table's decision, or ``None`` when the version failed in the engine (isolated)."""
+    table = loaded.table
+    if isinstance(facts, FactError):
+        return Decision(kind, loaded, [], [], {}, error=str(facts))
+    seen = _seen(table, facts)
+    try:
+        hits = policy.engine.evaluate_by_class(loaded.engine_name, facts)
+    except (FactError, UniqueHitError) as error:
+        return Decision(kind, loaded, [], [], seen, error=str(error))
+    except RulesetError as error:
+        policy.isolate(loaded, str(error))
+        return None
+    outputs = [
+        {
+            "row": hit.row_id,
+            "when": table.conditions[hit.row_id],
+            "then": jsonable(dict(hit.outputs)),
+        }
+        for hit in hits
+    ]
+    return Decision(kind, loaded, [hit.row_id for hit in hits], outputs, seen)
 
 
 def decide(
@@ -96,135 +160,298 @@ def decide(
 ) -> tuple[dict[str, FactValue | None] | None, list[Decision]]:
     """The facts of the case and one decision per running table (no writes).
 
-    A fact the catalogue refuses, or a UNIQUE table matching two rows, becomes a decision with
-    ``error`` set and no rows: the case keeps what it had and the event is still consumed.
     Raises ``LookupError`` for an unknown case.
     """
     try:
-        facts: dict[str, FactValue | None] | None = case_facts(session, case_id, as_of)
+        facts: dict[str, FactValue | None] | FactError = case_facts(session, case_id, as_of)
     except FactError as error:
-        facts, fact_error = None, str(error)
-    decisions = []
-    for kind, loaded in sorted(policy.current.items()):
-        table = loaded.table
-        if facts is None:
-            decisions.append(Decision(kind, loaded, [], [], {}, error=fact_error))
-            continue
-        seen = _seen(table, facts)
-        try:
-            hits = policy.engine.evaluate(loaded.engine_name, facts)
-        except (FactError, UniqueHitError, RulesetError) as error:
-            decisions.append(Decision(kind, loaded, [], [], seen, error=str(error)))
-            continue
-        outputs = [
-            {
-                "row": hit.row_id,
-                "when": _row_conditions(table, hit.row_id),
-                "then": jsonable(dict(hit.outputs)),
-            }
-            for hit in hits
-        ]
-        decisions.append(Decision(kind, loaded, [hit.row_id for hit in hits], outputs, seen))
-    return facts, decisions
+        facts = error
+    return (None if isinstance(facts, FactError) else facts), evaluate(policy, facts)
 
 
 # --- applying ---------------------------------------------------------------------------------
 
 
-def resolve_teams(session: Session, value: str) -> list[Team]:
-    """The active teams a table's ``team`` output names: by code or name, else by alias."""
-    teams = session.scalars(
-        select(Team)
-        .where(
-            Team.active.is_(True),
-            or_(func.lower(Team.code) == value.lower(), func.lower(Team.name) == value.lower()),
-        )
-        .order_by(Team.id)
-    ).all()
-    if not teams and value in TEAM_ALIASES:
-        teams = session.scalars(
-            select(Team)
-            .where(Team.active.is_(True), Team.code.in_(TEAM_ALIASES[value]))
-            .order_by(Team.id)
-        ).all()
-    return list(teams)
+@dataclass(frozen=True)
+class TeamInfo:
+    id: int
+    code: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
 
 
-def _qualifies(collector: Collector, team_ids: set[int], skill: str | None) -> bool:
-    return (
-        collector.active
-        and collector.team_id in team_ids
-        and (skill is None or skill in (collector.skills or []))
-    )
+@dataclass(frozen=True)
+class CollectorInfo:
+    id: int
+    code: str
+    name: str
+    team_id: int | None
+    skills: tuple[str, ...]
+    regions: tuple[str, ...]
+    languages: tuple[str, ...]
+    capacity: int
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
 
 
-def choose_collector(
-    session: Session, case: CollectionCase, teams: list[Team], skill: str | None
-) -> Collector | None:
-    """The case's current collector if qualified, else the least-loaded qualified one with room.
+@dataclass(frozen=True)
+class Roster:
+    """The active teams and collectors."""
 
-    Qualified: active, in one of ``teams``, with ``skill`` if one is required, and working the
-    debtor's region (an empty region list means any). Speaking the debtor's language is preferred.
-    """
-    team_ids = {team.id for team in teams}
-    current = case.collector
-    if current is not None and _qualifies(current, team_ids, skill):
-        return current
-    region = case.customer.region
-    language = case.customer.language
-    candidates = [
-        c
-        for c in session.scalars(
-            select(Collector).where(Collector.team_id.in_(team_ids), Collector.active.is_(True))
-        )
-        if _qualifies(c, team_ids, skill) and (not c.regions or region in c.regions)
-    ]
-    if not candidates:
-        return None
-    loads = dict(
-        session.execute(
-            select(CollectionCase.collector_id, func.count())
-            .where(
-                CollectionCase.collector_id.in_([c.id for c in candidates]),
-                CollectionCase.status.in_(OPEN_STATUSES),
+    teams: list[TeamInfo]
+    collectors: dict[int, CollectorInfo]
+    by_team: dict[int | None, list[CollectorInfo]]
+
+    @classmethod
+    def read(cls, session: Session) -> Roster:
+        teams = [
+            TeamInfo(t.id, t.code, t.name)
+            for t in session.execute(
+                select(Team.id, Team.code, Team.name).where(Team.active.is_(True)).order_by(Team.id)
             )
-            .group_by(CollectionCase.collector_id)
-        ).all()
-    )
-    with_room = [c for c in candidates if loads.get(c.id, 0) < c.capacity]
-    if not with_room:
+        ]
+        collectors = {
+            c.id: CollectorInfo(
+                c.id,
+                c.code,
+                c.name,
+                c.team_id,
+                tuple(c.skills or ()),
+                tuple(c.regions or ()),
+                tuple(c.languages or ()),
+                c.capacity,
+            )
+            for c in session.execute(
+                select(
+                    Collector.id,
+                    Collector.code,
+                    Collector.name,
+                    Collector.team_id,
+                    Collector.skills,
+                    Collector.regions,
+                    Collector.languages,
+                    Collector.capacity,
+                ).where(Collector.active.is_(True))
+            )
+        }
+        by_team: dict[int | None, list[CollectorInfo]] = {}
+        for collector in collectors.values():
+            by_team.setdefault(collector.team_id, []).append(collector)
+        return cls(teams, collectors, by_team)
+
+
+class RosterCache:
+    """The roster a process read last, read again only when a team or collector changed.
+
+    Reading a thousand collectors with their skills, regions and languages costs far more than
+    deciding a case; whether any changed is one aggregate (row count and newest ``updated_at``
+    of both tables), so the relay checks that per case and reads the roster only after a change.
+    """
+
+    def __init__(self) -> None:
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._roster: Roster | None = None
+
+    def get(self, session: Session) -> Roster:
+        fingerprint = tuple(
+            session.execute(
+                select(
+                    select(func.count()).select_from(Team).scalar_subquery(),
+                    select(func.max(Team.updated_at)).scalar_subquery(),
+                    select(func.count()).select_from(Collector).scalar_subquery(),
+                    select(func.max(Collector.updated_at)).scalar_subquery(),
+                )
+            ).one()
+        )
+        if self._roster is None or fingerprint != self._fingerprint:
+            self._roster = Roster.read(session)
+            self._fingerprint = fingerprint
+        return self._roster
+
+
+class Staff:
+    """The active teams and collectors as one transaction sees them, with each collector's load
+    (open cases) read when first needed and kept current as cases are assigned.
+
+    Built once per case (the relay) or once per chunk of thousands of cases (re-evaluation), so
+    choosing collectors costs a few queries per chunk, not per case. A re-evaluating process
+    passes the loads it knew from its previous chunks (``loads``): counting a team's open cases
+    costs as much as deciding the chunk itself, so it is re-read only every few seconds
+    (:class:`LoadBook`), and kept current with the moves the process makes in between.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        loads: dict[int, int] | None = None,
+        roster: RosterCache | None = None,
+    ) -> None:
+        self.session = session
+        current = (roster or RosterCache()).get(session)
+        self.teams, self.collectors, self.by_team = (
+            current.teams,
+            current.collectors,
+            current.by_team,
+        )
+        self._loads: dict[int, int] = loads if loads is not None else {}
+        self._resolved: dict[str, list[TeamInfo]] = {}
+
+    def team(self, team_id: int | None) -> TeamInfo | None:
+        return next((t for t in self.teams if t.id == team_id), None)
+
+    def resolve_teams(self, value: str) -> list[TeamInfo]:
+        """The active teams a table's ``team`` output names: by code or name, else by alias."""
+        if value not in self._resolved:
+            wanted = value.lower()
+            teams = [t for t in self.teams if wanted in (t.code.lower(), t.name.lower())]
+            if not teams and value in TEAM_ALIASES:
+                teams = [t for t in self.teams if t.code in TEAM_ALIASES[value]]
+            self._resolved[value] = teams
+        return self._resolved[value]
+
+    def loads(self, collector_ids: Iterable[int]) -> dict[int, int]:
+        missing = [c for c in collector_ids if c not in self._loads]
+        if missing:
+            self._loads.update(dict.fromkeys(missing, 0))
+            self._loads.update(
+                self.session.execute(
+                    select(CollectionCase.collector_id, func.count())
+                    .where(
+                        CollectionCase.collector_id.in_(missing),
+                        CollectionCase.status.in_(OPEN_STATUSES),
+                    )
+                    .group_by(CollectionCase.collector_id)
+                ).all()
+            )
+        return self._loads
+
+    def qualifies(
+        self, collector_id: int | None, team_ids: set[int], skill: str | None
+    ) -> CollectorInfo | None:
+        collector = self.collectors.get(collector_id) if collector_id is not None else None
+        if (
+            collector is not None
+            and collector.team_id in team_ids
+            and (skill is None or skill in collector.skills)
+        ):
+            return collector
         return None
-    return min(
-        with_room,
-        key=lambda c: (
-            bool(language and c.languages and language not in c.languages),
-            loads.get(c.id, 0),
-            c.id,
-        ),
+
+    def choose(
+        self,
+        current_id: int | None,
+        teams: list[TeamInfo],
+        skill: str | None,
+        region: str | None,
+        language: str | None,
+    ) -> CollectorInfo | None:
+        """The current collector if qualified, else the least-loaded qualified one with room.
+
+        Qualified: active, in one of ``teams``, with ``skill`` if one is required, and working
+        the debtor's region (an empty region list means any). Speaking the debtor's language is
+        preferred.
+        """
+        team_ids = {team.id for team in teams}
+        current = self.qualifies(current_id, team_ids, skill)
+        if current is not None:
+            return current
+        candidates = [
+            c
+            for team_id in team_ids
+            for c in self.by_team.get(team_id, ())
+            if (skill is None or skill in c.skills) and (not c.regions or region in c.regions)
+        ]
+        if not candidates:
+            return None
+        loads = self.loads(c.id for c in candidates)
+        with_room = [c for c in candidates if loads[c.id] < c.capacity]
+        if not with_room:
+            return None
+        return min(
+            with_room,
+            key=lambda c: (
+                bool(language and c.languages and language not in c.languages),
+                loads[c.id],
+                c.id,
+            ),
+        )
+
+    def moved(self, case_from: int | None, case_to: int | None) -> None:
+        """One open case moved between collectors: keep the known loads current."""
+        if case_from in self._loads:
+            self._loads[case_from] -= 1
+        if case_to in self._loads:
+            self._loads[case_to] += 1
+
+
+class LoadBook:
+    """Collectors' loads shared by the chunks one process re-decides, forgotten every
+    ``max_age`` seconds so that other processes' moves are seen again."""
+
+    def __init__(self, max_age: float = 5.0) -> None:
+        self.max_age = max_age
+        self._loads: dict[int, int] = {}
+        self._read_at = 0.0
+
+    def current(self) -> dict[int, int]:
+        now = time.monotonic()
+        if now - self._read_at > self.max_age:
+            self._loads = {}
+            self._read_at = now
+        return self._loads
+
+
+@dataclass
+class CaseState:
+    """What the decisions may change on a case, and what they read to do it."""
+
+    id: int
+    status: CaseStatus
+    team_id: int | None
+    collector_id: int | None
+    priority_score: int
+    priority_level: str | None
+    strategy: str | None
+    next_action: str | None
+    region: str | None = None
+    language: str | None = None
+
+    CHANGEABLE = (
+        "team_id",
+        "collector_id",
+        "priority_score",
+        "priority_level",
+        "strategy",
+        "next_action",
     )
 
 
-def _set(case: CollectionCase, attribute: str, value: Any) -> None:
-    if getattr(case, attribute) != value:  # unchanged values make no audit entry
-        setattr(case, attribute, value)
-
-
-def _apply_assignment(session: Session, case: CollectionCase, then: dict[str, Any]) -> dict:
+def _assignment(staff: Staff, case: CaseState, then: dict[str, Any]) -> dict[str, Any]:
     team_value = then.get("team")
     if team_value is None:
         return {"unchanged": "the row assigns no team"}
     if case.status == CaseStatus.PROMISED:
         return {"unchanged": "the case is mid-promise"}
-    teams = resolve_teams(session, team_value)
+    teams = staff.resolve_teams(team_value)
     if not teams:
         return {"unchanged": f"no active team {team_value!r}"}
-    collector = choose_collector(session, case, teams, then.get("required_skill"))
-    team = collector.team if collector is not None and collector.team else teams[0]
-    _set(case, "team_id", team.id)
+    collector = staff.choose(
+        case.collector_id, teams, then.get("required_skill"), case.region, case.language
+    )
+    team = (staff.team(collector.team_id) if collector is not None else None) or teams[0]
+    case.team_id = team.id
+    before = case.collector_id
     if collector is not None:
-        _set(case, "collector_id", collector.id)
-    elif case.collector is not None and case.collector.team_id != team.id:
-        _set(case, "collector_id", None)
+        case.collector_id = collector.id
+    elif before is not None:
+        current = staff.collectors.get(before)
+        if current is None or current.team_id != team.id:
+            case.collector_id = None
+    if case.collector_id != before:
+        staff.moved(before, case.collector_id)
     applied: dict[str, Any] = {
         "team": str(team),
         "collector": str(collector) if collector is not None else None,
@@ -234,29 +461,83 @@ def _apply_assignment(session: Session, case: CollectionCase, then: dict[str, An
     return applied
 
 
-def apply(session: Session, case_id: int, decisions: list[Decision]) -> None:
-    """Change the case as the decisions say (through the ORM, so audited); fills ``applied``."""
-    case = session.get(CollectionCase, case_id)
-    if case is None:
-        raise LookupError(f"no collection case with id {case_id}")
+def outcome(staff: Staff, case: CaseState, decisions: list[Decision]) -> dict[str, tuple]:
+    """Change ``case`` as the decisions say; fills each decision's ``applied`` and returns the
+    changed fields as ``{field: (before, after)}``."""
+    before = {name: getattr(case, name) for name in CaseState.CHANGEABLE}
     for decision in decisions:
         if decision.error or not decision.outputs:
             continue
         then = decision.outputs[0]["then"]
         if decision.kind is Kind.ASSIGNMENT:
-            decision.applied = _apply_assignment(session, case, then)
+            decision.applied = _assignment(staff, case, then)
         elif decision.kind is Kind.PRIORITY:
-            _set(case, "priority_score", int(then["score"]))
-            _set(case, "priority_level", then["level"])
+            case.priority_score = int(then["score"])
+            case.priority_level = then["level"]
             decision.applied = {
-                "priority_score": int(then["score"]),
-                "priority_level": then["level"],
+                "priority_score": case.priority_score,
+                "priority_level": case.priority_level,
             }
         elif decision.kind is Kind.STRATEGY:
-            _set(case, "strategy", then["treatment_path"])
-            _set(case, "next_action", then["next_action"])
-            decision.applied = {
-                "strategy": then["treatment_path"],
-                "next_action": then["next_action"],
-            }
+            case.strategy = then["treatment_path"]
+            case.next_action = then["next_action"]
+            decision.applied = {"strategy": case.strategy, "next_action": case.next_action}
+    return {
+        name: (value, getattr(case, name))
+        for name, value in before.items()
+        if getattr(case, name) != value
+    }
+
+
+def apply(
+    session: Session,
+    case_id: int,
+    decisions: list[Decision],
+    roster: RosterCache | None = None,
+) -> dict[str, tuple]:
+    """Change one case as the decisions say, through the ORM (so audited); returns the changes."""
+    case = session.get(CollectionCase, case_id)
+    if case is None:
+        raise LookupError(f"no collection case with id {case_id}")
+    state = CaseState(
+        case.id,
+        case.status,
+        case.team_id,
+        case.collector_id,
+        case.priority_score,
+        case.priority_level,
+        case.strategy,
+        case.next_action,
+        case.customer.region,
+        case.customer.language,
+    )
+    changes = outcome(Staff(session, roster=roster), state, decisions)
+    for name, (_, value) in changes.items():  # unchanged values make no audit entry
+        setattr(case, name, value)
     session.flush()
+    return changes
+
+
+# Kept for callers that work with ORM objects (rebalancing).
+
+
+def resolve_teams(session: Session, value: str) -> list[Team]:
+    """The active teams a table's ``team`` output names: by code or name, else by alias."""
+    ids = [t.id for t in Staff(session).resolve_teams(value)]
+    return [session.get(Team, team_id) for team_id in ids]  # type: ignore[misc]
+
+
+def choose_collector(
+    session: Session, case: CollectionCase, teams: list[Team], skill: str | None
+) -> Collector | None:
+    """The case's current collector if qualified, else the least-loaded qualified one with room
+    (see :meth:`Staff.choose`)."""
+    staff = Staff(session)
+    chosen = staff.choose(
+        case.collector_id,
+        [TeamInfo(t.id, t.code, t.name) for t in teams],
+        skill,
+        case.customer.region,
+        case.customer.language,
+    )
+    return session.get(Collector, chosen.id) if chosen is not None else None

@@ -31,6 +31,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from rules_service.facts import (
@@ -197,9 +198,21 @@ class DecisionTable:
         """``<name>__v<version>``: the engine's ruleset name and what provenance records."""
         return f"{self.name}__v{self.version}"
 
-    @property
+    @cached_property
     def fact_names(self) -> tuple[str, ...]:
         return tuple(fact.name for fact in self.inputs)
+
+    @cached_property
+    def conditions(self) -> dict[str, dict[str, str]]:
+        """Per row id, its cells other than ``-`` as canonical text (what provenance shows)."""
+        return {
+            row.id: {
+                fact.name: cell.text
+                for fact, cell in zip(self.inputs, row.when, strict=True)
+                if not cell.is_any
+            }
+            for row in self.rows
+        }
 
     def priority_rank(self, row: Row) -> tuple[int, ...]:
         """DMN PRIORITY: outputs with declared values, in column order, each ranked by the

@@ -33,6 +33,7 @@ from rules_service.compiler import (
 from rules_service.decision_table import DecisionTable, HitPolicy
 from rules_service.facts import normalise_facts
 from rules_service.hits import Hit, UniqueHitError
+from rules_service.input_classes import ClassCache
 
 # Ruleset names registered in this process, by any engine: the C core keeps every one until the
 # process ends, and provenance must never see two meanings under one name.
@@ -115,6 +116,7 @@ class Engine:
         self._tables: dict[str, CompiledTable] = {}
         self._fired: list[int] = []
         self._sids = itertools.count()
+        self._classes: dict[str, ClassCache] = {}
 
     def _check_thread(self) -> None:
         if threading.get_ident() != self._thread:
@@ -149,7 +151,17 @@ class Engine:
         self._host.add_rendered(ruleset)
         _REGISTERED.add(name)
         self._tables[name] = compiled
+        self._classes[name] = ClassCache(table)
         return name
+
+    def evaluate_by_class(self, name: str, facts: Mapping[str, object]) -> list[Hit]:
+        """:meth:`evaluate`, with the engine's answer reused for every case of the same input
+        class (:mod:`rules_service.input_classes`): what the service uses on every case."""
+        compiled = self._tables.get(name)
+        if compiled is None:
+            raise RulesetError(f"ruleset {name} is not registered with this engine")
+        values = normalise_facts(facts, compiled.table.fact_names)
+        return self._classes[name].answer(values, lambda v: self.evaluate(name, v))
 
     def evaluate(self, name: str, facts: Mapping[str, object]) -> list[Hit]:
         """The hits of table ``name`` (``<table>__v<version>``) for one case's ``facts``.

@@ -8,7 +8,9 @@ The service runs, per kind, the newest active published version (the highest id)
 published versions on every loop (:meth:`Policy.refresh`) and compiles a new one under its
 versioned engine name (``assignment__v7``); a version that does not load (bad document, checksum
 mismatch, refused by the engine) is logged once and the last good version of that kind keeps
-running.
+running. A version that loads but then fails inside the engine while deciding is isolated the
+same way (:meth:`Policy.isolate`): this process stops running it at once, falls back to the
+version it ran before, and reports it (:attr:`Policy.isolations`) so the service can alert.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rules_service.decision_table import (
 from rules_service.default_policy import RULESETS_DIR, load_table
 from rules_service.engine import Engine
 from rules_service.hits import Hit
+from rules_service.reevaluation import request_reevaluation
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +81,23 @@ def publish(session: Session, table: DecisionTable, by: str | None = None) -> Pu
     return Published(row, created=True)
 
 
+def publish_all(
+    session: Session, tables: Iterable[DecisionTable], by: str | None = None
+) -> list[Published]:
+    """Publish ``tables`` and ask for every open case to be decided again by the kinds that got
+    a new version (one re-evaluation run, committed with the versions)."""
+    published = [publish(session, table, by) for table in tables]
+    kinds = {Kind(p.row.kind) for p in published if p.created}
+    if kinds:
+        names = ", ".join(f"{p.row.name} v{p.row.version}" for p in published if p.created)
+        request_reevaluation(session, f"published {names}", kinds, by)
+    return published
+
+
 def publish_files(
     session: Session, paths: Iterable[Path], by: str | None = None
 ) -> list[Published]:
-    return [publish(session, load_table(path), by) for path in paths]
+    return publish_all(session, [load_table(path) for path in paths], by)
 
 
 def publish_defaults(session: Session, by: str | None = None) -> list[Published]:
@@ -138,8 +154,13 @@ class Policy:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or process_engine()
         self.current: dict[Kind, LoadedTable] = {}
-        # Published ids that did not load, with why; each is tried once per process.
+        # Published ids that did not load or failed at run time, with why; never tried again by
+        # this process.
         self.refused: dict[int, str] = {}
+        # Versions that ran before the current one, per kind (newest last): the fallback.
+        self._earlier: dict[Kind, list[LoadedTable]] = {}
+        # Versions isolated at run time and not yet reported by the service.
+        self.isolations: list[tuple[LoadedTable, str]] = []
 
     def refresh(self, session: Session) -> list[str]:
         """Load newly published versions; returns what changed (for the log)."""
@@ -161,6 +182,8 @@ class Policy:
                     changes.append(f"{kind.value}: no active version, no longer decided")
                 continue
             if before is None or before.published_id != chosen.published_id:
+                if before is not None:
+                    self._earlier.setdefault(kind, []).append(before)
                 self.current[kind] = chosen
                 changes.append(f"{kind.value}: running {chosen.engine_name}")
         for change in changes:
@@ -200,6 +223,33 @@ class Policy:
         if digest != row.checksum:
             raise TableError(f"checksum mismatch: published {row.checksum[:12]}, is {digest[:12]}")
         return LoadedTable(row.id, table, digest, _register(self.engine, table, digest))
+
+    def isolate(self, loaded: LoadedTable, reason: str) -> LoadedTable | None:
+        """Stop running a version that failed inside the engine; the version this process ran
+        before it (if any) decides its kind from now on. Returns the fallback."""
+        kind = loaded.kind
+        self.refused[loaded.published_id] = reason
+        self.isolations.append((loaded, reason))
+        log.error(
+            "rules policy: isolated %s (published id %s) after a run-time failure: %s",
+            loaded.engine_name,
+            loaded.published_id,
+            reason,
+        )
+        if self.current.get(kind) is not loaded:
+            return self.current.get(kind)
+        earlier = self._earlier.get(kind, [])
+        while earlier and earlier[-1].published_id in self.refused:
+            earlier.pop()
+        if earlier:
+            self.current[kind] = earlier.pop()
+            log.error(
+                "rules policy: %s falls back to %s", kind.value, self.current[kind].engine_name
+            )
+            return self.current[kind]
+        del self.current[kind]
+        log.error("rules policy: no good version of %s left; not deciding it", kind.value)
+        return None
 
     def evaluate(self, kind: Kind, facts: Mapping[str, object]) -> list[Hit]:
         return self.engine.evaluate(self.current[kind].engine_name, facts)

@@ -25,6 +25,12 @@ even an event committed late with a lower id (ids are taken at insert, not at co
 an older state win: the last transaction for a case always decides on its newest state.
 
 The service writes no change events for its own changes (no loop).
+
+Between events the process works the chunks of requested re-evaluation runs
+(:mod:`rules_service.bulk_decide`), one chunk at a time, so an event never waits behind a whole
+run. Idle, it waits for the next event: on PostgreSQL a trigger sends ``NOTIFY change_event`` as
+an event commits and the relay wakes at once (the poll interval is only the fallback); on SQLite
+it polls.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psycopg
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from casedb.models import ChangeEvent, RuleDecision
+from casedb import audit
+from casedb.models import ChangeEvent, EventKind, PublishedRuleset, RuleDecision
 from casedb.types import utcnow
-from rules_service.decide import apply, decide
+from rules_service.bulk_decide import Reevaluator
+from rules_service.decide import RosterCache, apply, decide
 from rules_service.policy import Policy
+from rules_service.rebalance import rebalance_collector
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,56 @@ ACTOR = "rules-service"
 CASE_LOCK_SPACE = 7_001
 # A case whose transaction failed is retried after this many seconds (by this process).
 RETRY_AFTER = 30.0
+
+
+class OutboxWakeup:
+    """Waits for ``NOTIFY change_event`` on PostgreSQL (sent by a trigger as events commit);
+    anywhere else, or while the database is unreachable, it simply sleeps."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.url = (
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+        self._connection: psycopg.Connection | None = None
+
+    def _listening(self) -> psycopg.Connection | None:
+        if self.url is None:
+            return None
+        if self._connection is None or self._connection.closed:
+            try:
+                self._connection = psycopg.connect(self.url, autocommit=True)
+                self._connection.execute("LISTEN change_event")
+            except psycopg.Error:
+                log.warning("rules: cannot LISTEN for events; polling instead")
+                self._connection = None
+        return self._connection
+
+    def wait(self, timeout: float, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Return at the next event, after ``timeout`` seconds, or within a second of
+        ``stopping()`` turning true (a SIGTERM must not wait out a long poll)."""
+        deadline = time.monotonic() + timeout
+        while not stopping() and (left := deadline - time.monotonic()) > 0:
+            if self._wait_once(min(left, 1.0)):
+                return
+
+    def _wait_once(self, timeout: float) -> bool:
+        connection = self._listening()
+        if connection is None:
+            time.sleep(timeout)
+            return False
+        try:
+            return any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error:
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 @dataclass
@@ -76,12 +136,45 @@ class Relay:
         self.postgres = engine.dialect.name == "postgresql"
         self._retry_at: dict[int, float] = {}
         self._after_case = after_case  # a test hook: called after each committed case
+        self.roster = RosterCache()
+        self.reevaluator = Reevaluator(engine, self.policy)
+        self.reevaluated = 0
+        self.wakeup = OutboxWakeup(engine)
 
     # --- one pass ---------------------------------------------------------------------------
 
     def refresh(self) -> None:
         with Session(self.engine) as session:
             self.policy.refresh(session)
+        self._report_isolations()
+
+    def _report_isolations(self) -> None:
+        """Alert on versions isolated after failing at run time: an error in the log and an
+        entry in the audit trail, which auditors and the console read."""
+        while self.policy.isolations:
+            loaded, reason = self.policy.isolations[0]
+            fallback = self.policy.current.get(loaded.kind)
+            with Session(self.engine) as session, session.begin():
+                self._begin(session)
+                audit.append(
+                    session,
+                    [
+                        audit.Change(
+                            ACTOR,
+                            "isolate",
+                            PublishedRuleset.__tablename__,
+                            str(loaded.published_id),
+                            None,
+                            {
+                                "ruleset": loaded.table.name,
+                                "version": loaded.table.version,
+                                "reason": reason,
+                                "running_instead": fallback.engine_name if fallback else None,
+                            },
+                        )
+                    ],
+                )
+            self.policy.isolations.pop(0)
 
     def run_pass(self) -> PassResult:
         """Refresh the policy, then work the cases of the oldest pending events once."""
@@ -162,7 +255,7 @@ class Relay:
             if todo:
                 try:
                     _, decisions = decide(session, self.policy, case_id)
-                    apply(session, case_id, decisions)
+                    apply(session, case_id, decisions, self.roster)
                 except LookupError:  # the case is gone: nothing to decide
                     decisions = []
             rows = [
@@ -179,16 +272,50 @@ class Relay:
         return len(event_ids)
 
     def _deliver_caseless(self) -> int:
-        """Events about no case (nothing for the tables to decide) are consumed as they are."""
-        with Session(self.engine) as session, session.begin():
+        """Events about no case. A ``collector_changed`` rebalances the collector's cases in the
+        transaction that consumes it, so a crash before the commit redoes it; the others have
+        nothing to do and are consumed as they are. An event whose rebalance met a case another
+        process held, or failed, stays pending and is taken again on a later pass."""
+        with Session(self.engine, info={"actor": ACTOR}) as session, session.begin():
             self._begin(session)
-            ids = session.scalars(
-                select(ChangeEvent.id)
+            events = session.execute(
+                select(ChangeEvent.id, ChangeEvent.kind, ChangeEvent.payload)
                 .where(ChangeEvent.case_id.is_(None), ChangeEvent.delivered_at.is_(None))
                 .order_by(ChangeEvent.id)
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             ).all()
+            by_collector: dict[int, list[int]] = {}
+            for event in events:
+                collector_id = (event.payload or {}).get("collector_id")
+                if event.kind == EventKind.COLLECTOR_CHANGED and collector_id is not None:
+                    by_collector.setdefault(int(collector_id), []).append(event.id)
+
+            def take_case(case_id: int) -> bool:  # the lock _work_case takes, without waiting
+                return not self.postgres or bool(
+                    session.scalar(
+                        text("SELECT pg_try_advisory_xact_lock(:space, :case_id)"),
+                        {"space": CASE_LOCK_SPACE, "case_id": case_id},
+                    )
+                )
+
+            waiting: set[int] = set()
+            for collector_id, event_ids in by_collector.items():  # once per collector: by state
+                try:
+                    with session.begin_nested():
+                        rebalanced = rebalance_collector(session, collector_id, take_case)
+                except Exception as error:  # one bad collector must not stop the rest
+                    log.exception("rules: rebalancing collector %s failed", collector_id)
+                    waiting.update(event_ids)
+                    session.execute(
+                        update(ChangeEvent)
+                        .where(ChangeEvent.id.in_(event_ids))
+                        .values(attempts=ChangeEvent.attempts + 1, last_error=str(error)[:2000])
+                    )
+                    continue
+                if rebalanced.busy:  # what was moved stays moved; the rest on the next pass
+                    waiting.update(event_ids)
+            ids = [event.id for event in events if event.id not in waiting]
             if ids:
                 session.execute(
                     update(ChangeEvent)
@@ -220,16 +347,28 @@ class Relay:
         """Work until ``stopping()``; with ``once``, until nothing is left that this process can
         take (cases another process holds are waited for). Returns the events delivered."""
         total = 0
-        while not stopping():
-            result = self.run_pass()
-            total += result.delivered
-            if result.delivered:
-                continue
-            if once and not result.busy:
-                if not self.policy.current:
-                    raise RuntimeError(
-                        "no published ruleset is running; run `python run.py rules publish`"
-                    )
-                break
-            time.sleep(0.05 if result.busy else poll)
+        try:
+            while not stopping():
+                result = self.run_pass()
+                total += result.delivered
+                if result.delivered:
+                    continue
+                if self.policy.current:
+                    chunk = self.reevaluator.work_chunk()
+                    self._report_isolations()
+                    if chunk is not None:
+                        self.reevaluated += chunk.evaluated
+                        continue
+                if once and not result.busy:
+                    if not self.policy.current:
+                        raise RuntimeError(
+                            "no published ruleset is running; run `python run.py rules publish`"
+                        )
+                    break
+                if result.busy:
+                    time.sleep(0.05)
+                else:
+                    self.wakeup.wait(poll, stopping)
+        finally:
+            self.wakeup.close()
         return total

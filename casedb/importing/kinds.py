@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 import config
 from casedb import pii
+from casedb.collector_events import collector_changes
 from casedb.delinquency import bucket_for
 from casedb.importing import fields as f
 from casedb.importing.spec import Column, ImportKind, Reference
@@ -210,6 +211,18 @@ def case_events(session: Session, result: WriteResult) -> list[dict[str, Any]]:
     return events
 
 
+def collector_events(session: Session, result: WriteResult) -> list[dict[str, Any]]:
+    """``collector_changed`` for collectors the file gave less room (capacity down, inactive,
+    other team): the same event an ORM edit emits (:mod:`casedb.collector_events`)."""
+    events = []
+    for row in result.updated:
+        changes = collector_changes(row.previous or {}, row.values)
+        if changes:
+            payload = {"collector_id": row.id, "changes": changes}
+            events.append({"kind": EventKind.COLLECTOR_CHANGED, "payload": payload})
+    return events
+
+
 def contact_events(session: Session, result: WriteResult) -> list[dict[str, Any]]:
     return [
         {
@@ -356,6 +369,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
                 Column("active", f.boolean(), empty=True, aliases=("启用",)),
             ),
             references=(Reference("team_code", Team, "code", "team_id"),),
+            events=collector_events,
         ),
         ImportKind(
             name="customers",

@@ -24,7 +24,12 @@ from casedb.models.customers import (
     Relationship,
     ThirdPartyContact,
 )
-from casedb.models.decisions import PublishedRuleset, RuleDecision
+from casedb.models.decisions import (
+    PublishedRuleset,
+    ReevaluationChunk,
+    ReevaluationRun,
+    RuleDecision,
+)
 from casedb.models.loans import (
     Installment,
     Loan,
@@ -69,6 +74,8 @@ __all__ = [
     "PromiseStatus",
     "PromiseToPay",
     "PublishedRuleset",
+    "ReevaluationChunk",
+    "ReevaluationRun",
     "Relationship",
     "RepaymentTransaction",
     "RuleDecision",

@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casedb.models.base import Base
@@ -76,3 +86,51 @@ class RuleDecision(Base):
     # Set when the table could not decide (a fact of the wrong type, a UNIQUE overlap).
     error: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReevaluationRun(Base):
+    """A request to decide every open case again (a new version published, the daily tick).
+
+    The open cases are split into chunks of consecutive case ids when the run is requested; the
+    rules-service processes take chunks one at a time, so N processes share a run and a crash
+    loses at most the chunk it was working on, which stays undone and is taken again.
+    """
+
+    __tablename__ = "reevaluation_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    # The kinds of table to re-run ("assignment", ...); all running kinds when empty.
+    kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cases: Mapped[int] = mapped_column(default=0)
+    chunks: Mapped[int] = mapped_column(default=0)
+    finished_at: Mapped[datetime | None]
+
+
+class ReevaluationChunk(Base):
+    """Open cases ``first_case_id``..``last_case_id`` of a run; ``done_at`` once committed."""
+
+    __tablename__ = "reevaluation_chunk"
+    __table_args__ = (
+        Index(
+            "ix_reevaluation_chunk_pending",
+            "id",
+            postgresql_where=text("done_at IS NULL"),
+            sqlite_where=text("done_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reevaluation_run.id"), index=True)
+    first_case_id: Mapped[int]
+    last_case_id: Mapped[int]
+    cases: Mapped[int] = mapped_column(default=0)
+    done_at: Mapped[datetime | None]
+    # Cases decided, cases whose team/collector/priority/strategy changed, decisions recorded.
+    evaluated: Mapped[int] = mapped_column(default=0)
+    changed: Mapped[int] = mapped_column(default=0)
+    recorded: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -23,6 +23,8 @@ class EventKind(enum.StrEnum):
     RATING_CHANGED = "rating_changed"
     DPD_CHANGED = "dpd_changed"
     CASE_UPDATED = "case_updated"
+    # A collector's capacity went down, or they left or changed team: their cases are rebalanced.
+    COLLECTOR_CHANGED = "collector_changed"
 
 
 class ChangeEvent(Base):

@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from rules_service.decision_table import DecisionTable, from_json
 from rules_service.engine import Engine
 from rules_service.facts import FACTS
+from rules_service.policy import publish_defaults
 
 _NAMES = itertools.count(1)
 
@@ -73,3 +75,34 @@ def make_table(fresh_name: Callable[[], str]) -> Callable[..., DecisionTable]:
 def rules_engine() -> Engine:
     """One engine for the module, made and used on the test thread."""
     return Engine()
+
+
+@pytest.fixture
+def staff(run_import):
+    """Teams named as the shipped assignment table names them, with two calls collectors."""
+    run_import(
+        "teams",
+        [
+            ["team_code", "name"],
+            ["calls", "电话催收组"],
+            ["legal_review", "法务审核组"],
+            ["early", "早期提醒组"],
+        ],
+    )
+    run_import(
+        "collectors",
+        [
+            ["collector_code", "name", "team_code", "skills", "regions", "capacity"],
+            ["CA", "王五", "calls", "", "", "10"],
+            ["CB", "赵六", "calls", "", "", "10"],
+            ["CL", "钱七", "legal_review", "legal", "", "10"],
+            ["CE", "孙八", "early", "", "", "10"],
+        ],
+    )
+
+
+@pytest.fixture
+def published(engine):
+    """The shipped tables, published (before any case exists: nothing to re-evaluate)."""
+    with Session(engine) as session, session.begin():
+        publish_defaults(session, by="test")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
 
 from casedb.models import (
     AuditEntry,
@@ -30,36 +29,6 @@ from rules_service.relay import Relay
 from run import cli
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def staff(run_import):
-    """Teams named as the shipped assignment table names them, with two calls collectors."""
-    run_import(
-        "teams",
-        [
-            ["team_code", "name"],
-            ["calls", "电话催收组"],
-            ["legal_review", "法务审核组"],
-            ["early", "早期提醒组"],
-        ],
-    )
-    run_import(
-        "collectors",
-        [
-            ["collector_code", "name", "team_code", "skills", "regions", "capacity"],
-            ["CA", "王五", "calls", "", "", "10"],
-            ["CB", "赵六", "calls", "", "", "10"],
-            ["CL", "钱七", "legal_review", "legal", "", "10"],
-            ["CE", "孙八", "early", "", "", "10"],
-        ],
-    )
-
-
-@pytest.fixture
-def published(engine):
-    with Session(engine) as session, session.begin():
-        publish_defaults(session, by="test")
 
 
 def many_cases(run_import, count: int) -> None:

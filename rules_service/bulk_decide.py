@@ -1,0 +1,323 @@
+"""Deciding a chunk of open cases at once: the work of a re-evaluation run.
+
+One transaction per chunk (:class:`Reevaluator.work_chunk`):
+
+1. takes the next undone chunk (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so N processes share a
+   run; SQLite: ``BEGIN IMMEDIATE``) and locks its open cases (``FOR UPDATE``), so a chunk never
+   decides on a state that the outbox relay is changing at the same moment;
+2. reads the facts of all its cases with one query per source table and the latest recorded
+   decision of each case and kind;
+3. evaluates the tables on each case's facts through the engine, exactly as the relay does
+   (:func:`rules_service.decide.evaluate` and :func:`~rules_service.decide.outcome`);
+4. writes the changed cases with one bulk UPDATE, a ``rule_decision`` row where the decision
+   is new, and one audit entry for the chunk listing every change (``reevaluate``, before and
+   after per case), last, so that the audit chain's lock is held only until the commit. A
+   decision is new when it has another version, other rows, or a change to the case; a
+   re-evaluation that comes to the same rows of the same version records nothing, so the daily
+   tick does not write four decisions per case per day that say what the last ones said;
+5. marks the chunk done, and commits.
+
+A crash before the commit leaves the chunk undone and it is taken again; a chunk that fails is
+retried after a pause by this process and the others carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from casedb import audit
+from casedb.audit import jsonable
+from casedb.models import (
+    OPEN_STATUSES,
+    CollectionCase,
+    Customer,
+    ReevaluationChunk,
+    ReevaluationRun,
+    RuleDecision,
+)
+from casedb.types import utcnow
+from rules_service.case_facts import facts_of_cases
+from rules_service.decide import (
+    CaseState,
+    Decision,
+    LoadBook,
+    RosterCache,
+    Staff,
+    evaluate,
+    outcome,
+)
+from rules_service.decision_table import Kind
+from rules_service.policy import Policy
+
+log = logging.getLogger(__name__)
+
+ACTOR = "rules-service"
+RETRY_AFTER = 30.0
+# The case fields each kind of decision changes: a decision that changed one is recorded.
+FIELDS_OF: dict[Kind, tuple[str, ...]] = {
+    Kind.ASSIGNMENT: ("team_id", "collector_id"),
+    Kind.PRIORITY: ("priority_score", "priority_level"),
+    Kind.STRATEGY: ("strategy", "next_action"),
+    Kind.ALERT: (),
+}
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    run_id: int
+    chunk_id: int
+    evaluated: int
+    changed: int
+    recorded: int
+
+
+def _latest_decisions(
+    session: Session, first: int, last: int
+) -> dict[tuple[int, str], tuple[Any, ...]]:
+    """What each case's latest recorded decision of each kind said: (ruleset, version, rows,
+    error), read through the ``(case_id, kind, id)`` index."""
+    newest = (
+        select(func.max(RuleDecision.id))
+        .where(RuleDecision.case_id.between(first, last))
+        .group_by(RuleDecision.case_id, RuleDecision.kind)
+    )
+    rows = session.execute(
+        select(
+            RuleDecision.case_id,
+            RuleDecision.kind,
+            RuleDecision.ruleset,
+            RuleDecision.version,
+            RuleDecision.rows,
+            RuleDecision.error,
+        ).where(RuleDecision.id.in_(newest))
+    )
+    return {(r.case_id, r.kind): (r.ruleset, r.version, list(r.rows), r.error) for r in rows}
+
+
+def _is_news(
+    decision: Decision, latest: tuple[Any, ...] | None, changes: Mapping[str, tuple]
+) -> bool:
+    said = (decision.table.name, decision.table.version, decision.rows, decision.error)
+    return said != latest or any(name in changes for name in FIELDS_OF[decision.kind])
+
+
+_DECISION_COLUMNS = (
+    "case_id",
+    "event_id",
+    "ruleset",
+    "version",
+    "checksum",
+    "kind",
+    "rows",
+    "outputs",
+    "facts",
+    "applied",
+    "error",
+)
+_JSON_COLUMNS = frozenset({"rows", "outputs", "facts", "applied"})
+
+
+def _insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
+    """Insert decision rows: on PostgreSQL with COPY (several times faster than a multi-row
+    INSERT for the thousands a chunk writes), elsewhere with one executemany."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(RuleDecision.__table__.insert(), records)
+        return
+    decided_at = utcnow()
+    raw = connection.connection.driver_connection
+    columns = ", ".join((*_DECISION_COLUMNS, "decided_at"))
+    with raw.cursor() as cursor, cursor.copy(f"COPY rule_decision ({columns}) FROM STDIN") as copy:
+        for record in records:
+            copy.write_row(
+                [
+                    json.dumps(record[name], ensure_ascii=False)
+                    if name in _JSON_COLUMNS
+                    else record[name]
+                    for name in _DECISION_COLUMNS
+                ]
+                + [decided_at]
+            )
+
+
+def decide_cases(
+    session: Session,
+    policy: Policy,
+    first_case_id: int,
+    last_case_id: int,
+    kinds: Iterable[Kind] | None = None,
+    loads: LoadBook | None = None,
+    roster: RosterCache | None = None,
+) -> tuple[int, int, int]:
+    """Decide the open cases with ids ``first_case_id``..``last_case_id`` again in the caller's
+    transaction; returns (cases evaluated, cases changed, decisions recorded)."""
+    locking = session.get_bind().dialect.name == "postgresql"
+    query = (
+        select(
+            CollectionCase.id,
+            CollectionCase.status,
+            CollectionCase.team_id,
+            CollectionCase.collector_id,
+            CollectionCase.priority_score,
+            CollectionCase.priority_level,
+            CollectionCase.strategy,
+            CollectionCase.next_action,
+            Customer.region,
+            Customer.language,
+        )
+        .join(Customer, Customer.id == CollectionCase.customer_id)
+        .where(
+            CollectionCase.id.between(first_case_id, last_case_id),
+            CollectionCase.status.in_(OPEN_STATUSES),
+        )
+        .order_by(CollectionCase.id)
+    )
+    if locking:
+        query = query.with_for_update(of=CollectionCase)
+    states = [CaseState(*row) for row in session.execute(query)]
+    if not states:
+        return 0, 0, 0
+    facts = facts_of_cases(session, [state.id for state in states])
+    latest = _latest_decisions(session, first_case_id, last_case_id)
+    staff = Staff(session, loads.current() if loads is not None else None, roster)
+    wanted = list(kinds) if kinds else None
+    updates: list[dict[str, Any]] = []
+    before: dict[str, dict[str, Any]] = {}
+    after: dict[str, dict[str, Any]] = {}
+    records: list[dict[str, Any]] = []
+    for state in states:
+        decisions = evaluate(policy, facts[state.id], wanted)
+        changes = outcome(staff, state, decisions)
+        if changes:
+            updates.append({"id": state.id, **{n: getattr(state, n) for n in CaseState.CHANGEABLE}})
+            before[str(state.id)] = {name: jsonable(old) for name, (old, _) in changes.items()}
+            after[str(state.id)] = {name: jsonable(new) for name, (_, new) in changes.items()}
+        records.extend(
+            decision.record(state.id, None)
+            for decision in decisions
+            if _is_news(decision, latest.get((state.id, decision.kind.value)), changes)
+        )
+    if updates:
+        session.execute(update(CollectionCase), updates)
+    if records:
+        _insert_decisions(session, records)
+    if updates:
+        # Last: the audit chain's lock is held from here to the commit, so the processes
+        # sharing a run queue for it only as long as one insert takes.
+        audit.append(
+            session,
+            [
+                audit.Change(
+                    ACTOR,
+                    "reevaluate",
+                    CollectionCase.__tablename__,
+                    f"{first_case_id}..{last_case_id}",
+                    before,
+                    after,
+                )
+            ],
+        )
+    return len(states), len(updates), len(records)
+
+
+class Reevaluator:
+    """Works the chunks of requested re-evaluation runs, one chunk per transaction."""
+
+    def __init__(self, engine: Engine, policy: Policy) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.postgres = engine.dialect.name == "postgresql"
+        self._retry_at: dict[int, float] = {}
+        self.loads = LoadBook()
+        self.roster = RosterCache()
+
+    def _begin(self, session: Session) -> None:
+        if not self.postgres:
+            session.connection(execution_options={"sqlite_immediate": True})
+
+    def work_chunk(self) -> ChunkResult | None:
+        """Decide the next undone chunk; ``None`` when there is none this process may take."""
+        now = time.monotonic()
+        waiting = [chunk for chunk, at in self._retry_at.items() if at > now][:1000]
+        chunk_id: int | None = None
+        try:
+            with Session(self.engine, info={"actor": ACTOR}) as session, session.begin():
+                self._begin(session)
+                query = select(ReevaluationChunk).where(ReevaluationChunk.done_at.is_(None))
+                if waiting:
+                    query = query.where(ReevaluationChunk.id.not_in(waiting))
+                chunk = session.scalars(
+                    query.order_by(ReevaluationChunk.id).limit(1).with_for_update(skip_locked=True)
+                ).first()
+                if chunk is None:
+                    self._finish_runs(session)
+                    return None
+                chunk_id = chunk.id
+                run = session.get(ReevaluationRun, chunk.run_id)
+                kinds = [Kind(kind) for kind in run.kinds] if run and run.kinds else None
+                evaluated, changed, recorded = decide_cases(
+                    session,
+                    self.policy,
+                    chunk.first_case_id,
+                    chunk.last_case_id,
+                    kinds,
+                    self.loads,
+                    self.roster,
+                )
+                chunk.done_at = utcnow()
+                chunk.evaluated, chunk.changed, chunk.recorded = evaluated, changed, recorded
+                chunk.attempts += 1
+                chunk.last_error = None
+                result = ChunkResult(chunk.run_id, chunk.id, evaluated, changed, recorded)
+        except Exception as error:  # one bad chunk must not stop the service
+            if chunk_id is None:
+                raise
+            log.exception("rules: re-evaluation chunk %s failed; retrying later", chunk_id)
+            self._retry_at[chunk_id] = now + RETRY_AFTER
+            self._note_failure(chunk_id, error)
+            return ChunkResult(0, chunk_id, 0, 0, 0)
+        self._retry_at.pop(chunk_id, None)
+        return result
+
+    def _finish_runs(self, session: Session) -> None:
+        """Runs whose chunks are all done get their finishing time."""
+        undone = select(ReevaluationChunk.id).where(
+            ReevaluationChunk.run_id == ReevaluationRun.id, ReevaluationChunk.done_at.is_(None)
+        )
+        session.execute(
+            update(ReevaluationRun)
+            .where(ReevaluationRun.finished_at.is_(None), ~undone.exists())
+            .values(finished_at=utcnow())
+        )
+
+    def _note_failure(self, chunk_id: int, error: Exception) -> None:
+        try:
+            with Session(self.engine) as session, session.begin():
+                self._begin(session)
+                session.execute(
+                    update(ReevaluationChunk)
+                    .where(ReevaluationChunk.id == chunk_id)
+                    .values(attempts=ReevaluationChunk.attempts + 1, last_error=str(error)[:2000])
+                )
+        except Exception:  # the database itself may be what failed
+            log.exception("rules: could not record the failure of chunk %s", chunk_id)
+
+    def work(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Work chunks until none is left for this process; returns the cases evaluated."""
+        total = 0
+        while not stopping():
+            result = self.work_chunk()
+            if result is None:
+                break
+            total += result.evaluated
+            if result.run_id == 0:  # failed: its retry waits; work the others
+                continue
+        return total
