@@ -125,7 +125,7 @@ _DECISION_COLUMNS = (
 _JSON_COLUMNS = frozenset({"rows", "outputs", "facts", "applied"})
 
 
-def _insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
+def insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
     """Insert decision rows: on PostgreSQL with COPY (several times faster than a multi-row
     INSERT for the thousands a chunk writes), elsewhere with one executemany."""
     connection = session.connection()
@@ -148,6 +148,93 @@ def _insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
             )
 
 
+_STATE_COLUMNS = (
+    CollectionCase.id,
+    CollectionCase.status,
+    CollectionCase.team_id,
+    CollectionCase.collector_id,
+    CollectionCase.priority_score,
+    CollectionCase.priority_level,
+    CollectionCase.strategy,
+    CollectionCase.next_action,
+    Customer.region,
+    Customer.language,
+)
+
+
+def read_states(session: Session, *where: Any) -> list[CaseState]:
+    """The cases matching ``where``, locked (``FOR UPDATE`` on PostgreSQL; SQLite's writer
+    lock is already held), in id order."""
+    query = (
+        select(*_STATE_COLUMNS)
+        .join(Customer, Customer.id == CollectionCase.customer_id)
+        .where(*where)
+        .order_by(CollectionCase.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=CollectionCase)
+    return [CaseState(*row) for row in session.execute(query)]
+
+
+@dataclass
+class Outcome:
+    """What the tables decided for one case and what that changed on it."""
+
+    state: CaseState
+    decisions: list[Decision]
+    changes: dict[str, tuple]
+
+
+def decide_states(
+    session: Session, policy: Policy, states: list[CaseState], staff: Staff, kinds: Any = None
+) -> list[Outcome]:
+    """Evaluate the tables on each case's facts (read together) and work out the changes."""
+    facts = facts_of_cases(session, [state.id for state in states])
+    wanted = list(kinds) if kinds else None
+    outcomes = []
+    for state in states:
+        decisions = evaluate(policy, facts[state.id], wanted)
+        outcomes.append(Outcome(state, decisions, outcome(staff, state, decisions)))
+    return outcomes
+
+
+def write_changes(session: Session, outcomes: list[Outcome]) -> list[Outcome]:
+    """One bulk UPDATE of the cases whose fields changed; returns those outcomes."""
+    changed = [o for o in outcomes if o.changes]
+    if changed:
+        session.execute(
+            update(CollectionCase),
+            [
+                {"id": o.state.id, **{n: getattr(o.state, n) for n in CaseState.CHANGEABLE}}
+                for o in changed
+            ],
+        )
+    return changed
+
+
+def _fields(changes: Mapping[str, tuple], side: int) -> dict[str, Any]:
+    return {name: jsonable(values[side]) for name, values in changes.items()}
+
+
+def audit_each_case(session: Session, changed: list[Outcome]) -> None:
+    """One audit entry per changed case (as the ORM would write it), in one append."""
+    if changed:
+        audit.append(
+            session,
+            [
+                audit.Change(
+                    ACTOR,
+                    "update",
+                    CollectionCase.__tablename__,
+                    str(o.state.id),
+                    _fields(o.changes, 0),
+                    _fields(o.changes, 1),
+                )
+                for o in changed
+            ],
+        )
+
+
 def decide_cases(
     session: Session,
     policy: Policy,
@@ -159,59 +246,29 @@ def decide_cases(
 ) -> tuple[int, int, int]:
     """Decide the open cases with ids ``first_case_id``..``last_case_id`` again in the caller's
     transaction; returns (cases evaluated, cases changed, decisions recorded)."""
-    locking = session.get_bind().dialect.name == "postgresql"
-    query = (
-        select(
-            CollectionCase.id,
-            CollectionCase.status,
-            CollectionCase.team_id,
-            CollectionCase.collector_id,
-            CollectionCase.priority_score,
-            CollectionCase.priority_level,
-            CollectionCase.strategy,
-            CollectionCase.next_action,
-            Customer.region,
-            Customer.language,
-        )
-        .join(Customer, Customer.id == CollectionCase.customer_id)
-        .where(
-            CollectionCase.id.between(first_case_id, last_case_id),
-            CollectionCase.status.in_(OPEN_STATUSES),
-        )
-        .order_by(CollectionCase.id)
+    states = read_states(
+        session,
+        CollectionCase.id.between(first_case_id, last_case_id),
+        CollectionCase.status.in_(OPEN_STATUSES),
     )
-    if locking:
-        query = query.with_for_update(of=CollectionCase)
-    states = [CaseState(*row) for row in session.execute(query)]
     if not states:
         return 0, 0, 0
-    facts = facts_of_cases(session, [state.id for state in states])
-    latest = _latest_decisions(session, first_case_id, last_case_id)
     staff = Staff(session, loads.current() if loads is not None else None, roster)
-    wanted = list(kinds) if kinds else None
-    updates: list[dict[str, Any]] = []
-    before: dict[str, dict[str, Any]] = {}
-    after: dict[str, dict[str, Any]] = {}
-    records: list[dict[str, Any]] = []
-    for state in states:
-        decisions = evaluate(policy, facts[state.id], wanted)
-        changes = outcome(staff, state, decisions)
-        if changes:
-            updates.append({"id": state.id, **{n: getattr(state, n) for n in CaseState.CHANGEABLE}})
-            before[str(state.id)] = {name: jsonable(old) for name, (old, _) in changes.items()}
-            after[str(state.id)] = {name: jsonable(new) for name, (_, new) in changes.items()}
-        records.extend(
-            decision.record(state.id, None)
-            for decision in decisions
-            if _is_news(decision, latest.get((state.id, decision.kind.value)), changes)
-        )
-    if updates:
-        session.execute(update(CollectionCase), updates)
+    outcomes = decide_states(session, policy, states, staff, kinds)
+    latest = _latest_decisions(session, first_case_id, last_case_id)
+    records = [
+        decision.record(o.state.id, None)
+        for o in outcomes
+        for decision in o.decisions
+        if _is_news(decision, latest.get((o.state.id, decision.kind.value)), o.changes)
+    ]
+    changed = write_changes(session, outcomes)
     if records:
-        _insert_decisions(session, records)
-    if updates:
+        insert_decisions(session, records)
+    if changed:
         # Last: the audit chain's lock is held from here to the commit, so the processes
-        # sharing a run queue for it only as long as one insert takes.
+        # sharing a run queue for it only as long as one insert takes. One entry for the
+        # chunk, listing every case's change (a million entries would double the run).
         audit.append(
             session,
             [
@@ -220,12 +277,12 @@ def decide_cases(
                     "reevaluate",
                     CollectionCase.__tablename__,
                     f"{first_case_id}..{last_case_id}",
-                    before,
-                    after,
+                    {str(o.state.id): _fields(o.changes, 0) for o in changed},
+                    {str(o.state.id): _fields(o.changes, 1) for o in changed},
                 )
             ],
         )
-    return len(states), len(updates), len(records)
+    return len(states), len(changed), len(records)
 
 
 class Reevaluator:

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casedb.delinquency import business_date
+from casedb.importing.writer import key_in
 from casedb.models import (
     CollectionCase,
     ContactAttempt,
@@ -70,14 +70,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _one_of(column: Any, ids: list[int], postgres: bool) -> Any:
-    """``column IN ids``; on PostgreSQL as ``= ANY(array)``, one parameter instead of
-    thousands (psycopg spends longer splitting a query of 2,000 placeholders than running it)."""
-    if postgres:
-        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
-    return column.in_(ids)
-
-
 def _grouped(rows: Iterable[Any]) -> dict[int, list[Any]]:
     """Rows grouped by their first column, in the order the query gave them."""
     groups: dict[int, list[Any]] = defaultdict(list)
@@ -104,7 +96,6 @@ class _Sources:
         loan_ids = sorted({case.loan_id for case in cases})
         customer_ids = sorted({case.customer_id for case in cases})
         case_ids = [case.id for case in cases]
-        postgres = session.get_bind().dialect.name == "postgresql"
         # Installments due by the as-of date, latest first: consecutive missed ones count back.
         self.installments = _grouped(
             session.execute(
@@ -113,9 +104,7 @@ class _Sources:
                     Installment.principal_due + Installment.interest_due + Installment.fee_due,
                     Installment.amount_paid,
                 )
-                .where(
-                    _one_of(Installment.loan_id, loan_ids, postgres), Installment.due_on <= as_of
-                )
+                .where(key_in(session, Installment.loan_id, loan_ids), Installment.due_on <= as_of)
                 .order_by(Installment.loan_id, Installment.seq.desc())
             )
         )
@@ -127,7 +116,7 @@ class _Sources:
                     MonthlyStatement.amount_paid,
                 )
                 .where(
-                    _one_of(MonthlyStatement.loan_id, loan_ids, postgres),
+                    key_in(session, MonthlyStatement.loan_id, loan_ids),
                     MonthlyStatement.period <= as_of,
                 )
                 .order_by(MonthlyStatement.loan_id, MonthlyStatement.period)
@@ -141,7 +130,7 @@ class _Sources:
                     RepaymentTransaction.paid_at,
                 )
                 .where(
-                    _one_of(RepaymentTransaction.loan_id, loan_ids, postgres),
+                    key_in(session, RepaymentTransaction.loan_id, loan_ids),
                     RepaymentTransaction.paid_at < end,
                 )
                 .order_by(
@@ -159,7 +148,7 @@ class _Sources:
                     CreditSnapshot.score,
                     CreditSnapshot.delinquent_accounts_elsewhere,
                 )
-                .where(_one_of(CreditSnapshot.customer_id, customer_ids, postgres))
+                .where(key_in(session, CreditSnapshot.customer_id, customer_ids))
                 .order_by(
                     CreditSnapshot.customer_id,
                     CreditSnapshot.reported_on.desc(),
@@ -183,7 +172,7 @@ class _Sources:
                     .label("right_party"),
                 )
                 .where(
-                    _one_of(ContactAttempt.case_id, case_ids, postgres),
+                    key_in(session, ContactAttempt.case_id, case_ids),
                     ContactAttempt.started_at < end,
                 )
                 .group_by(ContactAttempt.case_id)
@@ -192,7 +181,7 @@ class _Sources:
         self.promises: dict[int, dict[PromiseStatus, int]] = defaultdict(dict)
         for case_id, status, count in session.execute(
             select(PromiseToPay.case_id, PromiseToPay.status, func.count())
-            .where(_one_of(PromiseToPay.case_id, case_ids, postgres))
+            .where(key_in(session, PromiseToPay.case_id, case_ids))
             .group_by(PromiseToPay.case_id, PromiseToPay.status)
         ):
             self.promises[case_id][status] = count
@@ -297,13 +286,7 @@ def facts_of_cases(
         select(*_CASE_COLUMNS)
         .join(Customer, Customer.id == CollectionCase.customer_id)
         .join(Loan, Loan.id == CollectionCase.loan_id)
-        .where(
-            _one_of(
-                CollectionCase.id,
-                sorted(case_ids),
-                session.get_bind().dialect.name == "postgresql",
-            )
-        )
+        .where(key_in(session, CollectionCase.id, sorted(case_ids)))
         .order_by(CollectionCase.id)
     ).all()
     sources = _Sources(session, cases, as_of)

@@ -1,25 +1,31 @@
 """The rules service's consumer of the case database's outbox (``change_event``).
 
 The outbox table itself is the durable queue; there is no broker in between, so there is nothing
-to lose between the two. For each case with pending events, one database transaction:
+to lose between the two. For the cases with pending events, up to :data:`CASES_PER_TRANSACTION`
+at a time (what accumulated since the last pass: under load the relay batches like a group
+commit, idle it takes the one case that woke it), one database transaction:
 
-1. takes the case (PostgreSQL: ``pg_try_advisory_xact_lock`` on the case id, skipped if another
-   process holds it; SQLite: ``BEGIN IMMEDIATE``, which serialises writers),
-2. reads the case's pending events in id order (after taking the case, so it sees everything
-   committed by whoever had it before),
-3. evaluates the running tables once on the case's current facts,
-4. applies the decisions to the case (audited, actor ``rules-service``),
+1. takes the cases (PostgreSQL: ``pg_try_advisory_xact_lock`` on each case id, skipping those
+   another process holds; SQLite: ``BEGIN IMMEDIATE``, which serialises writers),
+2. reads their pending events in id order (after taking the cases, so it sees everything
+   committed by whoever had them before),
+3. evaluates the running tables once per case on its current facts (read for all the cases
+   together, :mod:`rules_service.bulk_decide`),
+4. applies the decisions to the cases (one audit entry per changed case, actor
+   ``rules-service``),
 5. inserts one ``rule_decision`` row per event and ruleset (skipping any event that already has
    decisions: the apply is idempotent by event id even if an event is marked pending again), and
 6. sets ``delivered_at`` on those events,
 
-and commits. Steps 4-6 commit together or not at all: a crash or ``kill -9`` anywhere before the
-commit rolls everything back and the events are still pending for the next run (at-least-once
-delivery); once committed they are never taken again (exactly-once effect). The unique key
+and commits. If the transaction fails, each of its cases is tried alone, so one bad case waits
+for its retry without holding up the others. Steps 4-6 commit together or not at all: a crash
+or ``kill -9`` anywhere before the commit rolls everything back and the events are still
+pending for the next run (at-least-once delivery); once committed they are never taken again
+(exactly-once effect). The unique key
 ``(event_id, ruleset)`` on ``rule_decision`` makes a double apply fail instead of doubling.
 
 Order: one case is only ever worked by the transaction that holds it, and each transaction takes
-all of the case's pending events in id order, so a case's events are applied in order and never
+all of its cases' pending events in id order, so a case's events are applied in order and never
 concurrently. Decisions are computed from the case's committed state, not from event payloads, so
 even an event committed late with a lower id (ids are taken at insert, not at commit) cannot make
 an older state win: the last transaction for a case always decides on its newest state.
@@ -36,19 +42,27 @@ it polls.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from casedb import audit
-from casedb.models import ChangeEvent, EventKind, PublishedRuleset, RuleDecision
+from casedb.models import ChangeEvent, CollectionCase, EventKind, PublishedRuleset, RuleDecision
 from casedb.types import utcnow
-from rules_service.bulk_decide import Reevaluator
-from rules_service.decide import RosterCache, apply, decide
+from rules_service.bulk_decide import (
+    Reevaluator,
+    audit_each_case,
+    decide_states,
+    insert_decisions,
+    read_states,
+    write_changes,
+)
+from rules_service.decide import RosterCache, Staff
 from rules_service.policy import Policy
 from rules_service.rebalance import rebalance_collector
 
@@ -59,6 +73,9 @@ ACTOR = "rules-service"
 CASE_LOCK_SPACE = 7_001
 # A case whose transaction failed is retried after this many seconds (by this process).
 RETRY_AFTER = 30.0
+# Cases decided together in one transaction (fewer round trips; one bad case is found by
+# retrying its batch one case at a time).
+CASES_PER_TRANSACTION = 50
 
 
 class OutboxWakeup:
@@ -184,30 +201,37 @@ class Relay:
             log.warning("no published ruleset is running; run `python run.py rules publish`")
             return result
         now = time.monotonic()
+        ready: list[int] = []
         for case_id in self._pending_cases():
             if case_id is None:
                 result.delivered += self._deliver_caseless()
-                continue
-            if self._retry_at.get(case_id, 0) > now:
+            elif self._retry_at.get(case_id, 0) > now:
                 result.failed += 1
-                continue
+            else:
+                ready.append(case_id)
+        for start in range(0, len(ready), CASES_PER_TRANSACTION):
+            group = ready[start : start + CASES_PER_TRANSACTION]
             try:
-                taken = self._work_case(case_id)
-            except Exception as error:  # one bad case must not stop the rest
-                log.exception("rules: case %s failed; retrying later", case_id)
-                self._retry_at[case_id] = now + RETRY_AFTER
-                self._note_failure(case_id, error)
-                result.failed += 1
-                result.failures.append(f"case {case_id}: {error}")
-                continue
-            if taken is None:
-                result.busy += 1
-            elif taken:
-                result.cases += 1
-                result.delivered += taken
-                if self._after_case is not None:
-                    self._after_case(case_id)
+                self._work_cases(group, result)
+            except Exception:  # find the bad case: each alone, the others go through
+                if len(group) == 1:
+                    self._failed(group[0], now, result)
+                    continue
+                log.warning("rules: a batch of %d cases failed; trying each alone", len(group))
+                for case_id in group:
+                    try:
+                        self._work_cases([case_id], result)
+                    except Exception:
+                        self._failed(case_id, now, result)
         return result
+
+    def _failed(self, case_id: int, now: float, result: PassResult) -> None:
+        error = sys.exc_info()[1]
+        log.exception("rules: case %s failed; retrying later", case_id)
+        self._retry_at[case_id] = now + RETRY_AFTER
+        self._note_failure(case_id, error)
+        result.failed += 1
+        result.failures.append(f"case {case_id}: {error}")
 
     def _pending_cases(self) -> list[int | None]:
         """Cases of the oldest pending events, oldest first (reads the partial pending index)."""
@@ -216,32 +240,51 @@ class Relay:
         query = select(ChangeEvent.case_id).where(ChangeEvent.delivered_at.is_(None))
         if waiting:  # failed cases wait for their retry without holding up the others
             query = query.where(ChangeEvent.case_id.is_(None) | ChangeEvent.case_id.not_in(waiting))
+        query = query.order_by(ChangeEvent.id).limit(self.batch * 4)
+        if self.postgres:  # skip what another process is working on: it takes the next cases
+            query = query.with_for_update(skip_locked=True)
         with self.engine.connect() as connection:
-            rows = connection.execute(query.order_by(ChangeEvent.id).limit(self.batch * 4)).all()
+            rows = connection.execute(query).all()
         return list(dict.fromkeys(row.case_id for row in rows))[: self.batch]
 
     def _begin(self, session: Session) -> None:
         if not self.postgres:
             session.connection(execution_options={"sqlite_immediate": True})
 
-    def _work_case(self, case_id: int) -> int | None:
-        """Apply the case's pending events in one transaction; ``None`` if another process has
-        the case, else how many events were delivered."""
+    def _take(self, session: Session, case_ids: list[int]) -> list[int]:
+        """The cases this transaction may work: on PostgreSQL those whose advisory lock it got
+        (one round trip for all), elsewhere all (the writer lock is held)."""
+        if not self.postgres:
+            return case_ids
+        return list(
+            session.scalars(
+                text(
+                    "SELECT c FROM unnest(CAST(:ids AS bigint[])) AS c"
+                    " WHERE pg_try_advisory_xact_lock(:space, c::int)"
+                ),
+                {"ids": case_ids, "space": CASE_LOCK_SPACE},
+            )
+        )
+
+    def _work_cases(self, case_ids: list[int], result: PassResult) -> None:
+        """Apply the pending events of ``case_ids`` in one transaction; counts into ``result``
+        the cases worked, the events delivered and the cases another process had."""
         with Session(self.engine, info={"actor": ACTOR}) as session, session.begin():
             self._begin(session)
-            if self.postgres and not session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:space, :case_id)"),
-                {"space": CASE_LOCK_SPACE, "case_id": case_id},
-            ):
-                return None
+            taken = self._take(session, case_ids)
+            busy = len(case_ids) - len(taken)
+            if not taken:
+                result.busy += busy
+                return
             events = session.execute(
-                select(ChangeEvent.id)
-                .where(ChangeEvent.case_id == case_id, ChangeEvent.delivered_at.is_(None))
+                select(ChangeEvent.id, ChangeEvent.case_id)
+                .where(ChangeEvent.case_id.in_(taken), ChangeEvent.delivered_at.is_(None))
                 .order_by(ChangeEvent.id)
                 .with_for_update()
             ).all()
             if not events:
-                return 0
+                result.busy += busy
+                return
             event_ids = [row.id for row in events]
             # Idempotence keyed by event id: an event that already has decisions (delivered once,
             # then marked pending again by hand or by a restore) is not applied a second time.
@@ -250,26 +293,48 @@ class Relay:
                     select(RuleDecision.event_id).where(RuleDecision.event_id.in_(event_ids))
                 )
             )
-            todo = [event_id for event_id in event_ids if event_id not in done]
-            decisions = []
+            todo: dict[int, list[int]] = {}
+            for row in events:
+                if row.id not in done:
+                    todo.setdefault(row.case_id, []).append(row.id)
             if todo:
-                try:
-                    _, decisions = decide(session, self.policy, case_id)
-                    apply(session, case_id, decisions, self.roster)
-                except LookupError:  # the case is gone: nothing to decide
-                    decisions = []
-            rows = [
-                decision.record(case_id, event_id) for event_id in todo for decision in decisions
-            ]
-            if rows:
-                session.execute(insert(RuleDecision), rows)
-            session.execute(
-                update(ChangeEvent)
-                .where(ChangeEvent.id.in_(event_ids))
-                .values(delivered_at=utcnow(), attempts=ChangeEvent.attempts + 1, last_error=None)
-            )
-        self._retry_at.pop(case_id, None)
-        return len(event_ids)
+                states = read_states(session, CollectionCase.id.in_(sorted(todo)))
+                staff = Staff(session, roster=self.roster)
+                outcomes = decide_states(session, self.policy, states, staff)
+                changed = write_changes(session, outcomes)
+                records = [
+                    decision.record(o.state.id, event_id)
+                    for o in outcomes
+                    for event_id in todo[o.state.id]
+                    for decision in o.decisions
+                ]
+                if records:
+                    insert_decisions(session, records)
+                session.execute(
+                    update(ChangeEvent)
+                    .where(ChangeEvent.id.in_(event_ids))
+                    .values(
+                        delivered_at=utcnow(), attempts=ChangeEvent.attempts + 1, last_error=None
+                    )
+                )
+                audit_each_case(session, changed)  # last: holds the audit lock to the commit
+            else:
+                session.execute(
+                    update(ChangeEvent)
+                    .where(ChangeEvent.id.in_(event_ids))
+                    .values(
+                        delivered_at=utcnow(), attempts=ChangeEvent.attempts + 1, last_error=None
+                    )
+                )
+        worked = {row.case_id for row in events}
+        for case_id in worked:
+            self._retry_at.pop(case_id, None)
+        result.cases += len(worked)
+        result.delivered += len(event_ids)
+        result.busy += busy
+        if self._after_case is not None:
+            for case_id in sorted(worked):
+                self._after_case(case_id)
 
     def _deliver_caseless(self) -> int:
         """Events about no case. A ``collector_changed`` rebalances the collector's cases in the

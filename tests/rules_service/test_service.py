@@ -333,11 +333,18 @@ def test_two_services_share_the_work_without_doubles(
             "two processes sharing the outbox is the PostgreSQL deployment (per-case advisory "
             "locks); SQLite serialises writers, so one service per SQLite database"
         )
+    # Both running and listening before the events arrive, so both compete for them.
+    services = [_service(cli_database, "--batch", "10", "--poll", "0.05") for _ in range(2)]
+    time.sleep(3)
     many_cases(run_import, 200)
-    total = pending_count(engine)
-    services = [_service(cli_database, "--once", "--batch", "10") for _ in range(2)]
-    outputs = [s.communicate(timeout=180)[0] for s in services]
+    deadline = time.monotonic() + 120
+    while pending_count(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for service in services:
+        service.send_signal(signal.SIGTERM)
+    outputs = [s.communicate(timeout=60)[0] for s in services]
     assert [s.returncode for s in services] == [0, 0], outputs
+    total = 400  # 200 cases, two imports each
     applied = [int(o.rsplit("rules service: ", 1)[1].split()[0]) for o in outputs]
     assert sum(applied) == total
     assert all(n > 0 for n in applied), applied
