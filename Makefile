@@ -57,6 +57,9 @@ bench: install
 	$(PY) bench/payments_import.py
 	$(PY) bench/uci_import.py
 	$(PY) bench/console_pages.py
+	$(PY) bench/rules_throughput.py
+	$(PY) bench/rules_reevaluation.py
+	$(PY) bench/rules_latency.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out $(MO_FILES) $(TRANSLATIONS)/messages.pot

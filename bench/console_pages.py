@@ -215,7 +215,7 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def load(url: str, sizes: dict[str, int]) -> list[str]:
+def load(url: str, sizes: dict[str, int], steps: list[tuple[str, str]] | None = None) -> list[str]:
     """Load every step not recorded as done with these sizes; returns what was done, timed."""
     done_now = []
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
@@ -229,7 +229,7 @@ def load(url: str, sizes: dict[str, int]) -> list[str]:
                 "SELECT ordinal, step, sizes FROM bench_load"
             )
         }
-        for ordinal, (table, sql) in enumerate(LOAD_STEPS):
+        for ordinal, (table, sql) in enumerate(steps or LOAD_STEPS):
             if recorded.get(ordinal) == (table, sizes):
                 continue
             started = time.perf_counter()
