@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from casedb import audit
@@ -76,6 +77,8 @@ RETRY_AFTER = 30.0
 # Cases decided together in one transaction (fewer round trips; one bad case is found by
 # retrying its batch one case at a time).
 CASES_PER_TRANSACTION = 50
+# Longest wait between tries while the database is unreachable.
+MAX_OUTAGE_WAIT = 30.0
 
 
 class OutboxWakeup:
@@ -213,17 +216,25 @@ class Relay:
             group = ready[start : start + CASES_PER_TRANSACTION]
             try:
                 self._work_cases(group, result)
-            except Exception:  # find the bad case: each alone, the others go through
-                if len(group) == 1:
-                    self._failed(group[0], now, result)
-                    continue
-                log.warning("rules: a batch of %d cases failed; trying each alone", len(group))
-                for case_id in group:
-                    try:
-                        self._work_cases([case_id], result)
-                    except Exception:
-                        self._failed(case_id, now, result)
+            except DBAPIError as error:
+                if error.connection_invalidated:  # the database, not a case: run() waits
+                    raise
+                self._each_alone(group, now, result)
+            except Exception:
+                self._each_alone(group, now, result)
         return result
+
+    def _each_alone(self, group: list[int], now: float, result: PassResult) -> None:
+        """Find the bad case of a failed batch: each alone, so the others go through."""
+        if len(group) == 1:
+            self._failed(group[0], now, result)
+            return
+        log.warning("rules: a batch of %d cases failed; trying each alone", len(group))
+        for case_id in group:
+            try:
+                self._work_cases([case_id], result)
+            except Exception:
+                self._failed(case_id, now, result)
 
     def _failed(self, case_id: int, now: float, result: PassResult) -> None:
         error = sys.exc_info()[1]
@@ -412,18 +423,29 @@ class Relay:
         """Work until ``stopping()``; with ``once``, until nothing is left that this process can
         take (cases another process holds are waited for). Returns the events delivered."""
         total = 0
+        outage = 0.0
         try:
             while not stopping():
-                result = self.run_pass()
-                total += result.delivered
-                if result.delivered:
-                    continue
-                if self.policy.current:
-                    chunk = self.reevaluator.work_chunk()
-                    self._report_isolations()
-                    if chunk is not None:
-                        self.reevaluated += chunk.evaluated
+                try:
+                    result = self.run_pass()
+                    total += result.delivered
+                    if result.delivered:
+                        outage = 0.0
                         continue
+                    chunk = self.reevaluator.work_chunk() if self.policy.current else None
+                    self._report_isolations()
+                except DBAPIError as error:
+                    # The database is down or restarting: nothing was committed by the failed
+                    # transaction, so nothing is lost; wait (up to 30 s between tries) and resume.
+                    outage = min(max(outage * 2, 0.5), MAX_OUTAGE_WAIT)
+                    log.error("rules: database unavailable (%s); retrying in %.1f s", error, outage)
+                    self.wakeup.close()
+                    self.wakeup.wait(outage, stopping)
+                    continue
+                outage = 0.0
+                if chunk is not None:
+                    self.reevaluated += chunk.evaluated
+                    continue
                 if once and not result.busy:
                     if not self.policy.current:
                         raise RuntimeError(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
 
 from casedb.models import (
     AuditEntry,
@@ -21,6 +22,7 @@ from casedb.models import (
     PublishedRuleset,
     RuleDecision,
 )
+from casedb.session import make_engine
 from casedb.timeline import case_timeline
 from rules_service.decision_table import Kind, checksum, from_json, to_dict
 from rules_service.default_policy import RULESETS_DIR, default_policy
@@ -351,3 +353,52 @@ def test_two_services_share_the_work_without_doubles(
     assert_each_event_applied_once(engine)
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM rule_decision")) == total * 4
+
+
+def test_a_service_survives_losing_its_database_connections_and_resumes(
+    cli_database, engine, staff, run_import, published
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("cutting a server's connections needs PostgreSQL (pg_terminate_backend)")
+    service = _service(cli_database, "--poll", "0.1")
+    try:
+        many_cases(run_import, 20)
+        deadline = time.monotonic() + 60
+        while pending_count(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pending_count(engine) == 0
+        # An outage as the service sees it: the server cuts every connection it holds and
+        # refuses new ones for a few seconds.
+        name = make_url(cli_database).database
+        admin = make_engine(os.environ["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            cut = connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = :name AND backend_type = 'client backend'"
+                ),
+                {"name": name},
+            )
+            time.sleep(4)
+            assert service.poll() is None, "the service exited when the database went away"
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        assert cut >= 1
+        engine.dispose()
+        run_import(
+            "cases",
+            [["case_no", "loan_no", "opened_on", "dpd", "overdue_principal"]]
+            + [[f"MK{i}", f"ML{i}", "2025-01-01", "95", "100"] for i in range(20)],
+            name="after_outage.csv",
+        )
+        deadline = time.monotonic() + 90
+        while pending_count(engine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.poll() is None, "the service exited instead of waiting for the database"
+        assert pending_count(engine) == 0
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=60)
+    assert "database unavailable" in output
+    assert_each_event_applied_once(engine)
