@@ -68,6 +68,8 @@ class Decision:
     facts: dict[str, Any]
     error: str | None = None
     applied: dict[str, Any] = field(default_factory=dict)
+    # A strategy row's champion/challenger split as it fell for this case (see split_arm).
+    split: dict[str, Any] | None = None
 
     @property
     def table(self) -> DecisionTable:
@@ -152,7 +154,29 @@ def _evaluate_table(
         }
         for hit in hits
     ]
-    return Decision(kind, loaded, [hit.row_id for hit in hits], outputs, seen)
+    decision = Decision(kind, loaded, [hit.row_id for hit in hits], outputs, seen)
+    if kind is Kind.STRATEGY and outputs:
+        decision.split = split_arm(outputs[0]["then"], facts.get("ab_bucket"))
+    return decision
+
+
+def split_arm(then: Mapping[str, Any], bucket: Any) -> dict[str, Any] | None:
+    """Which side of a strategy row's champion/challenger split a case falls on.
+
+    The case's ``ab_bucket`` (0-99, a hash of its case number) decides, so the split is random
+    across cases but the same for a case every time it is decided; a case with no bucket stays
+    with the champion.
+    """
+    share = then.get("challenger_percent")
+    if share is None or then.get("challenger_path") is None:
+        return None
+    challenger = isinstance(bucket, int) and bucket < share
+    return {
+        "arm": "challenger" if challenger else then.get("arm"),
+        "treatment_path": then["challenger_path"] if challenger else then["treatment_path"],
+        "ab_bucket": bucket,
+        "challenger_percent": share,
+    }
 
 
 def decide(
@@ -479,9 +503,16 @@ def outcome(staff: Staff, case: CaseState, decisions: list[Decision]) -> dict[st
                 "priority_level": case.priority_level,
             }
         elif decision.kind is Kind.STRATEGY:
-            case.strategy = then["treatment_path"]
+            split = decision.split
+            case.strategy = split["treatment_path"] if split else then["treatment_path"]
             case.next_action = then["next_action"]
-            decision.applied = {"strategy": case.strategy, "next_action": case.next_action}
+            decision.applied = {
+                "strategy": case.strategy,
+                "next_action": case.next_action,
+                "arm": split["arm"] if split else then.get("arm"),
+            }
+            if split:
+                decision.applied["split"] = split
     return {
         name: (value, getattr(case, name))
         for name, value in before.items()

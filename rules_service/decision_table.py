@@ -83,6 +83,11 @@ REQUIRED_OUTPUTS: Mapping[Kind, tuple[str, ...]] = {
     Kind.ALERT: ("alert", "severity"),
 }
 
+# Champion/challenger as outputs of a strategy row: the cases whose ``ab_bucket`` (0-99, stable per
+# case number) is below ``challenger_percent`` take ``challenger_path`` (arm "challenger"); the
+# others the row's ``treatment_path`` and ``arm``. Optional; both or neither on a row.
+SPLIT_OUTPUTS = ("challenger_path", "challenger_percent")
+
 OUTPUT_TYPES = (FactType.TEXT, FactType.NUMBER, FactType.INTEGER, FactType.BOOLEAN, FactType.ENUM)
 COMPARISONS = ("<", "<=", ">", ">=", "=", "!=")
 ORDERINGS = frozenset({"<", "<=", ">", ">="})
@@ -556,6 +561,23 @@ class _Reader:
             )
         return tuple(outputs)
 
+    def split(self, values: Mapping[str, Any], row: str) -> None:
+        """A champion/challenger split names the challenger's path and its share, both or
+        neither (see :data:`SPLIT_OUTPUTS`)."""
+        path, share = (values.get(name) for name in SPLIT_OUTPUTS)
+        if (path is None) != (share is None):
+            raise self.error(
+                "a split needs both challenger_path and challenger_percent (or neither)",
+                row=row,
+                column="challenger_percent" if share is None else "challenger_path",
+            )
+        if share is not None and not 0 <= share <= 100:
+            raise self.error(
+                f"challenger_percent is a share of cases, 0 to 100, not {share}",
+                row=row,
+                column="challenger_percent",
+            )
+
     def output_value(self, output: Output, value: object, row: str) -> Any:
         where = {"row": row, "column": output.name}
         if value is None:
@@ -624,6 +646,7 @@ class _Reader:
                         column=output.name,
                     )
             values = {o.name: self.output_value(o, then[o.name], row_id) for o in outputs}
+            self.split(values, row_id)
             annotation = row.get("annotation")
             if annotation is not None and not isinstance(annotation, str):
                 raise self.error("an annotation is text", row=row_id)

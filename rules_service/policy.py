@@ -38,6 +38,7 @@ from rules_service.default_policy import RULESETS_DIR, load_table
 from rules_service.engine import Engine
 from rules_service.hits import Hit
 from rules_service.reevaluation import request_reevaluation
+from rules_service.versions import register_published
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def publish(session: Session, table: DecisionTable, by: str | None = None) -> Pu
     )
     session.add(row)
     session.flush()
+    register_published(session, row, by)
     return Published(row, created=True)
 
 

@@ -29,6 +29,8 @@ from casedb.models.decisions import (
     ReevaluationChunk,
     ReevaluationRun,
     RuleDecision,
+    RulesetVersion,
+    VersionStatus,
 )
 from casedb.models.loans import (
     Installment,
@@ -79,7 +81,9 @@ __all__ = [
     "Relationship",
     "RepaymentTransaction",
     "RuleDecision",
+    "RulesetVersion",
     "SystemSetting",
     "Team",
     "ThirdPartyContact",
+    "VersionStatus",
 ]

@@ -9,6 +9,7 @@ so that applying an event twice is impossible (``uq_rule_decision_event_id``).
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from casedb.models.base import Base
+from casedb.models.base import Base, str_enum
 from casedb.types import utcnow
 
 
@@ -62,6 +63,7 @@ class RuleDecision(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "ruleset"),
         Index(None, "case_id", "kind", "id"),
+        Index("ix_rule_decision_ruleset_version", "ruleset", "version", "id"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -134,3 +136,57 @@ class ReevaluationChunk(Base):
     recorded: Mapped[int] = mapped_column(default=0)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class VersionStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+
+
+class RulesetVersion(Base):
+    """One version of a decision table as analysts author it, from draft to retired.
+
+    Only a draft's document and tests change; from submission on, a version is frozen and a
+    change is a new draft (``based_on_id``). Who wrote, submitted, approved and published it is
+    recorded here and every step is in the audit trail; publishing puts the document into
+    ``published_ruleset``, which is what the rules service runs.
+    """
+
+    __tablename__ = "ruleset_version"
+    __table_args__ = (UniqueConstraint("name", "version"), Index(None, "kind", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int]
+    status: Mapped[VersionStatus] = mapped_column(
+        str_enum(VersionStatus), default=VersionStatus.DRAFT
+    )
+    document: Mapped[dict[str, Any]]
+    checksum: Mapped[str] = mapped_column(String(64))
+    # Analyst-written test cases: [{"name", "facts": {...}, "expect": {...} | None}].
+    tests: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Static analysis findings of the document as last saved.
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The last simulation over the open portfolio (JSON result), and the job that made it.
+    simulation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    simulation_job_id: Mapped[str | None] = mapped_column(String(64))
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("ruleset_version.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(64))
+    published_at: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
