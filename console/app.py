@@ -105,6 +105,7 @@ def signed_in_username() -> str | None:
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console import api  # noqa: PLC0415
     from console.audit_trail import AuditTrailView  # noqa: PLC0415
+    from console.decision_log import DecisionLogView  # noqa: PLC0415
     from console.imports import ImportView  # noqa: PLC0415
     from console.labels import JINJA_GLOBALS  # noqa: PLC0415
     from console.organisation import CollectorView, TeamView  # noqa: PLC0415
@@ -115,6 +116,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         PromiseView,
     )
     from console.roles import FAB_ROLES  # noqa: PLC0415
+    from console.rules_authoring import RulesetsView  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
     from console.views import (  # noqa: PLC0415
         CaseBulkView,
@@ -205,6 +207,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             icon="fa-shield",
             category="Compliance",
             category_label=lazy_gettext("Compliance"),
+        )
+        appbuilder.add_view(
+            RulesetsView,
+            "Rulesets",
+            label=lazy_gettext("Rulesets"),
+            icon="fa-table",
+            category="Rules",
+            category_label=lazy_gettext("Rules"),
+        )
+        appbuilder.add_view(
+            DecisionLogView,
+            "Decision log",
+            label=lazy_gettext("Decision log"),
+            icon="fa-history",
+            category="Rules",
         )
         appbuilder.add_view(
             ImportView,

@@ -43,13 +43,34 @@ IMPORTING = [
     [r"^(Data|Data import)$", r"^menu_access$"],
 ]
 
+# Rule authoring (console/rules_authoring.py): reading versions, diffs and exports; writing
+# drafts, tests and simulations and submitting them; approving or rejecting; publishing and
+# rolling back. Who may approve a particular version (not its author) is the life cycle's rule.
+RULES_READ = [
+    [r"^RulesetsView$", r"^can_read$"],
+    [r"^(Rules|Rulesets)$", r"^menu_access$"],
+]
+# The decision log (console/decision_log.py), scoped to the cases a user may see.
+DECISION_LOG = [
+    [r"^DecisionLogView$", r"^can_list$"],
+    [r"^(Rules|Decision log)$", r"^menu_access$"],
+]
+
 FAB_ROLES: dict[str, list[list[str]]] = {
     # Admin may do everything; as a built-in role that is answered in memory rather than by one
     # database query per menu entry and action (32 per page, bench/console_pages.py).
     ADMIN: [[r"^.*$", r"^.*$"]],
-    ANALYST: OVERSIGHT,
+    ANALYST: [
+        *OVERSIGHT,
+        *RULES_READ,
+        *DECISION_LOG,
+        [r"^RulesetsView$", r"^can_author$"],
+    ],
     SUPERVISOR: [
         *OVERSIGHT,
+        *RULES_READ,
+        *DECISION_LOG,
+        [r"^RulesetsView$", r"^can_(approve|publish)$"],
         [r"^CaseView$", r"^(reassign|change_status|hold|release)$"],
         [r"^CaseBulkView$", r"^can_apply$"],
         [r"^(CustomerView|PromiseView|CollectorView)$", r"^can_edit$"],
@@ -62,9 +83,12 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         [r"^QueueView$", r"^can_(queue|next)$"],
         [r"^WorkbenchView$", r"^can_(show|contact|dial)$"],
         [r"^(Cases|Cases list|My queue)$", r"^menu_access$"],
+        *DECISION_LOG,
     ],
     AUDITOR: [
         *OVERSIGHT,
+        *RULES_READ,
+        *DECISION_LOG,
         [r"^AuditTrailView$", r"^can_(list|show|export|verify)$"],
         [r"^AuditTrailApi$", READ],
         [r"^(Compliance|Audit trail)$", r"^menu_access$"],

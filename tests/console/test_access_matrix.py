@@ -20,11 +20,15 @@ from casedb.models import (
     Loan,
     Outcome,
     PromiseToPay,
+    RulesetVersion,
     Team,
 )
 from casedb.session import transaction
 from console.app import create_app
 from console.demo_logins import DEMO_LOGINS, ensure_demo_logins
+from rules_service.decision_table import to_dict
+from rules_service.default_policy import default_policy
+from rules_service.versions import save_draft
 
 PASSWORDS = {username: password for username, password, _ in DEMO_LOGINS}
 USERS = ["admin", "analyst", "supervisor1", "collector1", "auditor"]
@@ -33,6 +37,7 @@ OVERSIGHT = {"admin", "analyst", "supervisor1", "auditor"}
 EDITORS = {"admin", "supervisor1"}
 ADMIN_ONLY = {"admin"}
 AUDITORS = {"admin", "auditor"}
+RULE_READERS = {"admin", "analyst", "supervisor1", "auditor"}
 ALLOWED = {200, 302}  # 302: the page redirects on purpose (back, language switch)
 MISSING_PK = 999_999
 MISSING_JOB = "no-such-job"
@@ -92,6 +97,27 @@ RULES: dict[str, object] = {
     "WorkbenchView.show": EVERYONE,
     "WorkbenchView.contact": "post-only",
     "WorkbenchView.dial": "post-only",
+    # Rule authoring: reading for analysts, supervisors and auditors; every change is a POST
+    # (who may post what: tests/console/test_rules_authoring.py).
+    "RulesetsView.index": RULE_READERS,
+    "RulesetsView.editor": RULE_READERS,
+    "RulesetsView.diff": RULE_READERS,
+    "RulesetsView.export_json": RULE_READERS,
+    "RulesetsView.export_xlsx": RULE_READERS,
+    "RulesetsView.simulation": RULE_READERS,
+    "RulesetsView.new": "post-only",
+    "RulesetsView.import_table": "post-only",
+    "RulesetsView.save": "post-only",
+    "RulesetsView.validate_cell": "post-only",
+    "RulesetsView.run_tests": "post-only",
+    "RulesetsView.upload_tests": "post-only",
+    "RulesetsView.simulate": "post-only",
+    "RulesetsView.submit": "post-only",
+    "RulesetsView.approve": "post-only",
+    "RulesetsView.reject": "post-only",
+    "RulesetsView.publish": "post-only",
+    # The decision log: everyone, each within their data scope (test_decision_log.py).
+    "DecisionLogView.list": EVERYONE,
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
@@ -161,6 +187,7 @@ def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url
             started_at=datetime.now(UTC) - timedelta(hours=1),
             promise=PromiseTerms(Decimal("100.00"), date.today() + timedelta(days=3)),
         )
+        save_draft(session, to_dict(default_policy()["priority"]), author="analyst")
     return app
 
 
@@ -186,6 +213,7 @@ def _bearer(client, username):
 
 def _urls(app, session):
     case_id = session.scalar(select(CollectionCase.id))
+    version_id = session.scalar(select(RulesetVersion.id))
     pks = {view: session.scalar(select(model.id)) for view, model in ROW_OF_VIEW.items()}
     values = {
         "pk": case_id,
@@ -197,9 +225,13 @@ def _urls(app, session):
         "job_id": MISSING_JOB,
         "version": "v1",
         "action_name": "hold",
+        "version_id": version_id,
     }
     # Query strings a page needs to answer 200 rather than 400.
-    queries = {"CaseBulkView.apply": f"?ids={case_id}"}
+    queries = {
+        "CaseBulkView.apply": f"?ids={case_id}",
+        "RulesetsView.diff": f"?a={version_id}&b={version_id}",
+    }
     for rule in app.url_map.iter_rules():
         if rule.endpoint.endswith("static"):
             continue
