@@ -39,6 +39,9 @@ DAILY_TICK_AT = _env("DAILY_TICK_AT", "00:05")
 # The most days a scheduled tick moves the business date at once (catching up missed days);
 # a bigger jump is refused and logged, and made by hand with `run.py rules tick --date`.
 MAX_TICK_DAYS = int(_env("MAX_TICK_DAYS", "31"))
+# Days after a promise's date that payments still count towards it; the day after, the daily
+# tick marks it kept, partly kept or broken.
+PROMISE_GRACE_DAYS = int(_env("PROMISE_GRACE_DAYS", "2"))
 # Time zone assumed for a debtor whose region gives none.
 DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
 # Rows validated and written per database round trip during an import.

@@ -30,6 +30,7 @@ from casedb.models import (
     PromiseToPay,
 )
 from casedb.outbox import emit
+from casedb.promises import PromiseRefused, validate_promise
 
 
 class ContactRejected(ValueError):  # noqa: N818  (reads as the domain says it)
@@ -74,6 +75,10 @@ def log_contact(
             raise ContactRejected("the promised amount must be positive")
         if promise.promised_for < started_at.date():
             raise ContactRejected("the promised date is before the contact")
+        try:
+            validate_promise(session, case, promise.amount, promise.promised_for)
+        except PromiseRefused as refused:
+            raise ContactRejected(str(refused)) from refused
     elif outcome is Outcome.PROMISE_TO_PAY:
         raise ContactRejected("outcome 'ptp' needs the promised amount and date")
     if contact_point_id is not None:

@@ -45,6 +45,7 @@ import config
 from casedb import audit
 from casedb.delinquency import BUSINESS_DATE_KEY, set_business_date
 from casedb.models import OPEN_STATUSES, CollectionCase, Installment, SystemSetting
+from casedb.promises import resolve_due_promises
 from casedb.session import transaction
 from casedb.types import utcnow
 from rules_service.reevaluation import request_reevaluation
@@ -174,6 +175,8 @@ def advance_to(
         ],
     )
     set_business_date(session, to)
+    promises = resolve_due_promises(session, to, actor=by)
+    log.info("%s", promises.text())
     run = request_reevaluation(session, reason=f"daily tick {to.isoformat()}", by=by)
     result = TickResult(from_date, to, changed, bucket_moves, run.id)
     log.info("%s", result.text())

@@ -51,6 +51,7 @@ from casedb.models import (
 )
 from casedb.models.credit import RATING_SCALE
 from casedb.models.customers import masked_contact_value
+from casedb.promises import match_loan_payments
 
 TZ = config.DEFAULT_TIMEZONE
 EVENT_ID_LIST_LIMIT = 50
@@ -151,10 +152,18 @@ def _derive_case(row: dict[str, Any]) -> None:
 
 
 def payment_events(session: Session, result: WriteResult) -> list[dict[str, Any]]:
-    """One ``payment_posted`` per loan with an open case, summing the payments of the batch."""
+    """One ``payment_posted`` per loan with an open case, summing the payments of the batch.
+
+    New payments are matched to the pending promises of their loan's case first (in the
+    import's transaction; a payment that matches none stays on the loan as it is).
+    """
     by_loan: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in result.written:
         by_loan[row.values["loan_id"]].append(row.values)
+    new_by_loan: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in result.inserted:
+        new_by_loan[row.values["loan_id"]].append(row.values)
+    match_loan_payments(session, new_by_loan, actor="import:payments")
     cases = _open_cases_by(session, "loan_id", set(by_loan))
     events = []
     for loan_id, payments in by_loan.items():
