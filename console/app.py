@@ -104,6 +104,7 @@ def signed_in_username() -> str | None:
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console import api  # noqa: PLC0415
+    from console.alerts import AlertsView  # noqa: PLC0415
     from console.audit_trail import AuditTrailView  # noqa: PLC0415
     from console.decision_log import DecisionLogView  # noqa: PLC0415
     from console.imports import ImportView  # noqa: PLC0415
@@ -163,6 +164,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "My queue",
             label=lazy_gettext("My queue"),
             icon="fa-phone",
+            category="Cases",
+        )
+        appbuilder.add_view(
+            AlertsView,
+            "Alerts",
+            label=lazy_gettext("Alerts"),
+            icon="fa-bell",
             category="Cases",
         )
         appbuilder.add_view_no_menu(WorkbenchView)

@@ -56,6 +56,15 @@ DECISION_LOG = [
     [r"^(Rules|Decision log)$", r"^menu_access$"],
 ]
 
+# The alert inbox (console/alerts.py), scoped to the cases a user may see: everyone reads;
+# collectors and supervisors acknowledge and resolve; supervisors assign; oversight counts.
+ALERTS_READ = [
+    [r"^AlertsView$", r"^can_list$"],
+    [r"^(Cases|Alerts)$", r"^menu_access$"],
+]
+ALERTS_SUMMARY = [[r"^AlertsView$", r"^can_summary$"]]
+ALERTS_ACT = [[r"^AlertsView$", r"^can_act$"]]
+
 FAB_ROLES: dict[str, list[list[str]]] = {
     # Admin may do everything; as a built-in role that is answered in memory rather than by one
     # database query per menu entry and action (32 per page, bench/console_pages.py).
@@ -65,12 +74,18 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *RULES_READ,
         *DECISION_LOG,
         [r"^RulesetsView$", r"^can_author$"],
+        *ALERTS_READ,
+        *ALERTS_SUMMARY,
     ],
     SUPERVISOR: [
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
         [r"^RulesetsView$", r"^can_(approve|publish)$"],
+        *ALERTS_READ,
+        *ALERTS_SUMMARY,
+        *ALERTS_ACT,
+        [r"^AlertsView$", r"^can_assign$"],
         [r"^CaseView$", r"^(reassign|change_status|hold|release)$"],
         [r"^CaseBulkView$", r"^can_apply$"],
         [r"^(CustomerView|PromiseView|CollectorView)$", r"^can_edit$"],
@@ -84,6 +99,8 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         [r"^WorkbenchView$", r"^can_(show|contact|dial)$"],
         [r"^(Cases|Cases list|My queue)$", r"^menu_access$"],
         *DECISION_LOG,
+        *ALERTS_READ,
+        *ALERTS_ACT,
     ],
     AUDITOR: [
         *OVERSIGHT,
@@ -92,5 +109,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         [r"^AuditTrailView$", r"^can_(list|show|export|verify)$"],
         [r"^AuditTrailApi$", READ],
         [r"^(Compliance|Audit trail)$", r"^menu_access$"],
+        *ALERTS_READ,
+        *ALERTS_SUMMARY,
     ],
 }

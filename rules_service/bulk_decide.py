@@ -44,6 +44,7 @@ from casedb.models import (
     RuleDecision,
 )
 from casedb.types import utcnow
+from rules_service.alerts import raise_alerts
 from rules_service.case_facts import facts_of_cases
 from rules_service.decide import (
     CaseState,
@@ -265,6 +266,7 @@ def decide_cases(
     changed = write_changes(session, outcomes)
     if records:
         insert_decisions(session, records)
+    raise_alerts(session, outcomes)  # after the decisions: the alerts name theirs
     if changed:
         # Last: the audit chain's lock is held from here to the commit, so the processes
         # sharing a run queue for it only as long as one insert takes. One entry for the

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from casedb import audit
 from casedb.models import ChangeEvent, CollectionCase, EventKind, PublishedRuleset, RuleDecision
 from casedb.types import utcnow
+from rules_service.alerts import raise_alerts
 from rules_service.bulk_decide import (
     Reevaluator,
     audit_each_case,
@@ -321,6 +322,7 @@ class Relay:
                 ]
                 if records:
                     insert_decisions(session, records)
+                raise_alerts(session, outcomes)  # after the decisions: the alerts name theirs
                 session.execute(
                     update(ChangeEvent)
                     .where(ChangeEvent.id.in_(event_ids))

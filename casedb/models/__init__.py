@@ -1,5 +1,11 @@
 """Typed SQLAlchemy 2 models of the case database; ``Base.metadata`` is what migrations target."""
 
+from casedb.models.alerts import (
+    ALERT_SEVERITIES,
+    UNRESOLVED_ALERT_STATUSES,
+    Alert,
+    AlertStatus,
+)
 from casedb.models.audit import AuditEntry
 from casedb.models.base import Base
 from casedb.models.cases import (
@@ -45,8 +51,12 @@ from casedb.models.outbox import ChangeEvent, EventKind
 from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
 
 __all__ = [
+    "ALERT_SEVERITIES",
     "CONNECTED_OUTCOMES",
     "OPEN_STATUSES",
+    "UNRESOLVED_ALERT_STATUSES",
+    "Alert",
+    "AlertStatus",
     "AuditEntry",
     "Base",
     "CaseStatus",

@@ -118,6 +118,13 @@ RULES: dict[str, object] = {
     "RulesetsView.publish": "post-only",
     # The decision log: everyone, each within their data scope (test_decision_log.py).
     "DecisionLogView.list": EVERYONE,
+    # The alert inbox: everyone within their data scope; counts for oversight; every step a
+    # POST (who may do what: test_alerts.py).
+    "AlertsView.inbox": EVERYONE,
+    "AlertsView.summary": OVERSIGHT,
+    "AlertsView.acknowledge": "post-only",
+    "AlertsView.assign": "post-only",
+    "AlertsView.resolve": "post-only",
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
