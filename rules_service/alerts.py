@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from casedb.importing.writer import key_in
 from casedb.models import UNRESOLVED_ALERT_STATUSES, Alert, AlertStatus, RuleDecision
 from casedb.types import utcnow
 from rules_service.decision_table import Kind
@@ -48,7 +49,7 @@ def raise_alerts(
         return 0
     case_ids = sorted(fired)
     query = select(Alert.case_id, Alert.kind).where(
-        Alert.case_id.in_(case_ids), Alert.status.in_(UNRESOLVED_ALERT_STATUSES)
+        key_in(session, Alert.case_id, case_ids), Alert.status.in_(UNRESOLVED_ALERT_STATUSES)
     )
     unresolved = {(row.case_id, row.kind) for row in session.execute(query)}
     now = utcnow()
@@ -81,7 +82,10 @@ def raise_alerts(
     if missing:
         newest = (
             select(RuleDecision.case_id, func.max(RuleDecision.id).label("id"))
-            .where(RuleDecision.case_id.in_(missing), RuleDecision.kind == Kind.ALERT.value)
+            .where(
+                key_in(session, RuleDecision.case_id, missing),
+                RuleDecision.kind == Kind.ALERT.value,
+            )
             .group_by(RuleDecision.case_id)
         )
         ids.update({row.case_id: row.id for row in session.execute(newest)})
