@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from casedb.bulk_insert import insert_rows
 from casedb.importing.writer import key_in
 from casedb.models import UNRESOLVED_ALERT_STATUSES, Alert, AlertStatus, RuleDecision
 from casedb.types import utcnow
@@ -48,10 +49,17 @@ def raise_alerts(
     if not fired:
         return 0
     case_ids = sorted(fired)
-    query = select(Alert.case_id, Alert.kind).where(
-        key_in(session, Alert.case_id, case_ids), Alert.status.in_(UNRESOLVED_ALERT_STATUSES)
+    # By case only: the (case_id, kind, status) index answers it whatever the planner thinks
+    # of the status filter (during a first re-evaluation the table grows faster than its
+    # statistics, and a status filter sent it scanning every open alert).
+    query = select(Alert.case_id, Alert.kind, Alert.status).where(
+        key_in(session, Alert.case_id, case_ids)
     )
-    unresolved = {(row.case_id, row.kind) for row in session.execute(query)}
+    unresolved = {
+        (row.case_id, row.kind)
+        for row in session.execute(query)
+        if row.status in UNRESOLVED_ALERT_STATUSES
+    }
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for case_id in case_ids:
@@ -91,5 +99,5 @@ def raise_alerts(
         ids.update({row.case_id: row.id for row in session.execute(newest)})
     for row in rows:
         row["raised_by_decision_id"] = ids.get(row["case_id"])
-    session.execute(Alert.__table__.insert(), rows)
+    insert_rows(session, Alert.__table__, rows)  # COPY on PostgreSQL
     return len(rows)

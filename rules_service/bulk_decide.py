@@ -23,7 +23,6 @@ retried after a pause by this process and the others carry on.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from casedb import audit
 from casedb.audit import jsonable
+from casedb.bulk_insert import insert_rows
 from casedb.models import (
     OPEN_STATUSES,
     CollectionCase,
@@ -110,43 +110,9 @@ def _is_news(
     return said != latest or any(name in changes for name in FIELDS_OF[decision.kind])
 
 
-_DECISION_COLUMNS = (
-    "case_id",
-    "event_id",
-    "ruleset",
-    "version",
-    "checksum",
-    "kind",
-    "rows",
-    "outputs",
-    "facts",
-    "applied",
-    "error",
-)
-_JSON_COLUMNS = frozenset({"rows", "outputs", "facts", "applied"})
-
-
 def insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
-    """Insert decision rows: on PostgreSQL with COPY (several times faster than a multi-row
-    INSERT for the thousands a chunk writes), elsewhere with one executemany."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        session.execute(RuleDecision.__table__.insert(), records)
-        return
-    decided_at = utcnow()
-    raw = connection.connection.driver_connection
-    columns = ", ".join((*_DECISION_COLUMNS, "decided_at"))
-    with raw.cursor() as cursor, cursor.copy(f"COPY rule_decision ({columns}) FROM STDIN") as copy:
-        for record in records:
-            copy.write_row(
-                [
-                    json.dumps(record[name], ensure_ascii=False)
-                    if name in _JSON_COLUMNS
-                    else record[name]
-                    for name in _DECISION_COLUMNS
-                ]
-                + [decided_at]
-            )
+    """Insert decision rows (COPY on PostgreSQL: a chunk writes thousands)."""
+    insert_rows(session, RuleDecision.__table__, records)
 
 
 _STATE_COLUMNS = (

@@ -1,0 +1,55 @@
+"""Inserting thousands of rows in the caller's transaction, as fast as the database allows.
+
+PostgreSQL takes them by COPY over the session's own connection (several times faster than a
+multi-row INSERT, and far less client work); SQLite by one executemany. The rows are plain dicts
+of column values; Python-side column defaults are filled in first, as an INSERT would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.orm import Session
+
+
+def _defaults(table: Table, given: set[str]) -> dict[str, Any]:
+    """The Python-side defaults (scalars and callables such as ``utcnow``) of the columns not
+    given; server-side defaults and the id sequence are left to the database."""
+    values = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if default.is_scalar:
+            values[column.name] = default.arg
+        elif default.is_callable:
+            values[column.name] = default.arg(None)  # SQLAlchemy's wrapper takes a context
+    return values
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts of column values, all with the same keys) into ``table``."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(table.insert(), list(rows))
+        return
+    given = list(rows[0])
+    defaults = _defaults(table, set(given))
+    names = [*given, *defaults]
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    quoted = ", ".join(f'"{name}"' for name in names)
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            values = [*map(row.__getitem__, given), *defaults.values()]
+            if json_columns:
+                values = [
+                    json.dumps(value, ensure_ascii=False) if name in json_columns else value
+                    for name, value in zip(names, values, strict=True)
+                ]
+            copy.write_row(values)
