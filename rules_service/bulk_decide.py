@@ -115,7 +115,8 @@ def insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
     insert_rows(session, RuleDecision.__table__, records)
 
 
-_STATE_COLUMNS = (
+# What a decision may change on a case and what it reads to do it (CaseState's fields, in order).
+STATE_COLUMNS = (
     CollectionCase.id,
     CollectionCase.status,
     CollectionCase.team_id,
@@ -133,7 +134,7 @@ def read_states(session: Session, *where: Any) -> list[CaseState]:
     """The cases matching ``where``, locked (``FOR UPDATE`` on PostgreSQL; SQLite's writer
     lock is already held), in id order."""
     query = (
-        select(*_STATE_COLUMNS)
+        select(*STATE_COLUMNS)
         .join(Customer, Customer.id == CollectionCase.customer_id)
         .where(*where)
         .order_by(CollectionCase.id)

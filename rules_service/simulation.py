@@ -49,6 +49,7 @@ from casedb.models import (
 )
 from casedb.session import default_engine, transaction
 from casedb.types import utcnow
+from rules_service.bulk_decide import STATE_COLUMNS
 from rules_service.case_facts import facts_of_cases
 from rules_service.decide import CaseState, Decision, Staff, outcome
 from rules_service.decision_table import DecisionTable, Kind, TableError, checksum, from_json
@@ -273,19 +274,7 @@ class _Names:
         return row.code if row is not None else f"#{collector_id}"
 
 
-_STATE_COLUMNS = (
-    CollectionCase.case_no,
-    CollectionCase.id,
-    CollectionCase.status,
-    CollectionCase.team_id,
-    CollectionCase.collector_id,
-    CollectionCase.priority_score,
-    CollectionCase.priority_level,
-    CollectionCase.strategy,
-    CollectionCase.next_action,
-    Customer.region,
-    Customer.language,
-)
+_STATE_COLUMNS = (CollectionCase.case_no, *STATE_COLUMNS)
 
 
 def _open_states(session: Session, after_id: int, limit: int) -> list[tuple[str, CaseState]]:
