@@ -3,6 +3,10 @@
 PostgreSQL takes them by COPY over the session's own connection (several times faster than a
 multi-row INSERT, and far less client work); SQLite by one executemany. The rows are plain dicts
 of column values; Python-side column defaults are filled in first, as an INSERT would.
+
+COPY returns nothing, so a caller that needs the new ids (to point other rows at them) gets them
+drawn from the id sequence first, in one query, and written with the rows: looking them up
+afterwards would be a query whose plan depends on statistics that lag behind a growing table.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, text
 from sqlalchemy.orm import Session
 
 
@@ -30,14 +34,32 @@ def _defaults(table: Table, given: set[str]) -> dict[str, Any]:
     return values
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts of column values, all with the same keys) into ``table``."""
+def _drawn_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh values of the id sequence of ``table`` (PostgreSQL), in order."""
+    query = text(
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+    )
+    return list(session.scalars(query, {"table": table.name, "count": count}))
+
+
+def insert_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, return_ids: bool = False
+) -> list[int]:
+    """Insert ``rows`` (dicts of column values, all with the same keys) into ``table``; with
+    ``return_ids``, returns the new rows' ids in the order of ``rows`` (else an empty list)."""
     if not rows:
-        return
+        return []
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        session.execute(table.insert(), list(rows))
-        return
+        if not return_ids:
+            session.execute(table.insert(), list(rows))
+            return []
+        query = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.scalars(query, list(rows)))
+    ids: list[int] = []
+    if return_ids:
+        ids = _drawn_ids(session, table, len(rows))
+        rows = [{"id": id_, **row} for id_, row in zip(ids, rows, strict=True)]
     given = list(rows[0])
     defaults = _defaults(table, set(given))
     names = [*given, *defaults]
@@ -53,3 +75,4 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
                     for name, value in zip(names, values, strict=True)
                 ]
             copy.write_row(values)
+    return ids

@@ -8,21 +8,24 @@ resolved earlier that fires again is raised anew. An alert whose row no longer f
 closed by the service: it stays in the inbox until a person resolves it (a warning is evidence
 that somebody should look, whatever the facts say an hour later).
 
-Set-based: one query reads the unresolved alerts of the batch's cases, one the latest alert
-decision of each case that raises something (the provenance), and one executemany inserts.
+Set-based: one query reads the unresolved alerts of the batch's cases that may have any (a case
+never decided by an alert table has none), and one COPY inserts. The caller passes the ids of
+the alert decisions (the provenance), which it has at hand; a query for them, like a query over
+every case of a first re-evaluation, would run on statistics that lag behind a table growing by
+millions of rows and scan it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casedb.bulk_insert import insert_rows
 from casedb.importing.writer import key_in
-from casedb.models import UNRESOLVED_ALERT_STATUSES, Alert, AlertStatus, RuleDecision
+from casedb.models import UNRESOLVED_ALERT_STATUSES, Alert, AlertStatus
 from casedb.types import utcnow
 from rules_service.decision_table import Kind
 
@@ -30,13 +33,15 @@ from rules_service.decision_table import Kind
 def raise_alerts(
     session: Session,
     outcomes: Iterable[Any],
-    decided_ids: Mapping[int, int] | None = None,
+    alert_decisions: Mapping[int, int],
+    may_have_alerts: Collection[int] | None = None,
 ) -> int:
     """Insert the new alerts of ``outcomes`` (``bulk_decide.Outcome``); returns how many.
 
-    ``decided_ids`` maps a case id to the ``rule_decision`` id of its alert decision; without it
-    the case's latest recorded alert decision is taken (the one just inserted, or the earlier one
-    that said the same when re-evaluation recorded nothing new).
+    ``alert_decisions`` maps a case id to the ``rule_decision`` id of its current alert
+    decision (just inserted, or the earlier one that said the same when re-evaluation recorded
+    nothing new). ``may_have_alerts`` narrows the lookup of unresolved alerts to those cases
+    (``None``: every case that fired).
     """
     fired: dict[int, list[tuple[Any, dict[str, Any]]]] = {}
     for outcome in outcomes:
@@ -49,17 +54,19 @@ def raise_alerts(
     if not fired:
         return 0
     case_ids = sorted(fired)
+    looked_up = case_ids if may_have_alerts is None else sorted(set(fired) & set(may_have_alerts))
     # By case only: the (case_id, kind, status) index answers it whatever the planner thinks
-    # of the status filter (during a first re-evaluation the table grows faster than its
-    # statistics, and a status filter sent it scanning every open alert).
-    query = select(Alert.case_id, Alert.kind, Alert.status).where(
-        key_in(session, Alert.case_id, case_ids)
-    )
-    unresolved = {
-        (row.case_id, row.kind)
-        for row in session.execute(query)
-        if row.status in UNRESOLVED_ALERT_STATUSES
-    }
+    # of the status filter.
+    unresolved = set()
+    if looked_up:
+        query = select(Alert.case_id, Alert.kind, Alert.status).where(
+            key_in(session, Alert.case_id, looked_up)
+        )
+        unresolved = {
+            (row.case_id, row.kind)
+            for row in session.execute(query)
+            if row.status in UNRESOLVED_ALERT_STATUSES
+        }
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for case_id in case_ids:
@@ -85,19 +92,7 @@ def raise_alerts(
             )
     if not rows:
         return 0
-    ids = dict(decided_ids or {})
-    missing = sorted({row["case_id"] for row in rows} - set(ids))
-    if missing:
-        newest = (
-            select(RuleDecision.case_id, func.max(RuleDecision.id).label("id"))
-            .where(
-                key_in(session, RuleDecision.case_id, missing),
-                RuleDecision.kind == Kind.ALERT.value,
-            )
-            .group_by(RuleDecision.case_id)
-        )
-        ids.update({row.case_id: row.id for row in session.execute(newest)})
     for row in rows:
-        row["raised_by_decision_id"] = ids.get(row["case_id"])
+        row["raised_by_decision_id"] = alert_decisions.get(row["case_id"])
     insert_rows(session, Alert.__table__, rows)  # COPY on PostgreSQL
     return len(rows)

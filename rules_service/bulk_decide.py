@@ -72,6 +72,15 @@ FIELDS_OF: dict[Kind, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class Latest:
+    """A case's latest recorded decision of one kind: its id and what it said (ruleset,
+    version, rows, error)."""
+
+    id: int
+    said: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class ChunkResult:
     run_id: int
     chunk_id: int
@@ -80,11 +89,9 @@ class ChunkResult:
     recorded: int
 
 
-def _latest_decisions(
-    session: Session, first: int, last: int
-) -> dict[tuple[int, str], tuple[Any, ...]]:
-    """What each case's latest recorded decision of each kind said: (ruleset, version, rows,
-    error), read through the ``(case_id, kind, id)`` index."""
+def _latest_decisions(session: Session, first: int, last: int) -> dict[tuple[int, str], Latest]:
+    """What each case's latest recorded decision of each kind said, read through the
+    ``(case_id, kind, id)`` index."""
     newest = (
         select(func.max(RuleDecision.id))
         .where(RuleDecision.case_id.between(first, last))
@@ -92,6 +99,7 @@ def _latest_decisions(
     )
     rows = session.execute(
         select(
+            RuleDecision.id,
             RuleDecision.case_id,
             RuleDecision.kind,
             RuleDecision.ruleset,
@@ -100,19 +108,30 @@ def _latest_decisions(
             RuleDecision.error,
         ).where(RuleDecision.id.in_(newest))
     )
-    return {(r.case_id, r.kind): (r.ruleset, r.version, list(r.rows), r.error) for r in rows}
+    return {
+        (r.case_id, r.kind): Latest(r.id, (r.ruleset, r.version, list(r.rows), r.error))
+        for r in rows
+    }
 
 
-def _is_news(
-    decision: Decision, latest: tuple[Any, ...] | None, changes: Mapping[str, tuple]
-) -> bool:
+def _is_news(decision: Decision, latest: Latest | None, changes: Mapping[str, tuple]) -> bool:
     said = (decision.table.name, decision.table.version, decision.rows, decision.error)
-    return said != latest or any(name in changes for name in FIELDS_OF[decision.kind])
+    return (
+        latest is None
+        or said != latest.said
+        or any(name in changes for name in FIELDS_OF[decision.kind])
+    )
 
 
-def insert_decisions(session: Session, records: list[dict[str, Any]]) -> None:
-    """Insert decision rows (COPY on PostgreSQL: a chunk writes thousands)."""
-    insert_rows(session, RuleDecision.__table__, records)
+def insert_decisions(session: Session, records: list[dict[str, Any]]) -> dict[int, int]:
+    """Insert decision rows (COPY on PostgreSQL: a chunk writes thousands); returns, per case,
+    the id of the last alert decision inserted (what the alerts it raises point at)."""
+    ids = insert_rows(session, RuleDecision.__table__, records, return_ids=True)
+    return {
+        record["case_id"]: id_
+        for record, id_ in zip(records, ids, strict=True)
+        if record["kind"] == Kind.ALERT.value
+    }
 
 
 # What a decision may change on a case and what it reads to do it (CaseState's fields, in order).
@@ -231,9 +250,14 @@ def decide_cases(
         if _is_news(decision, latest.get((o.state.id, decision.kind.value)), o.changes)
     ]
     changed = write_changes(session, outcomes)
+    alert_decisions = {
+        case_id: known.id for (case_id, kind), known in latest.items() if kind == Kind.ALERT.value
+    }
+    # Only a case with an earlier alert decision can have an alert already.
+    may_have_alerts = set(alert_decisions)
     if records:
-        insert_decisions(session, records)
-    raise_alerts(session, outcomes)  # after the decisions: the alerts name theirs
+        alert_decisions.update(insert_decisions(session, records))
+    raise_alerts(session, outcomes, alert_decisions, may_have_alerts)
     if changed:
         # Last: the audit chain's lock is held from here to the commit, so the processes
         # sharing a run queue for it only as long as one insert takes. One entry for the

@@ -320,9 +320,8 @@ class Relay:
                     for event_id in todo[o.state.id]
                     for decision in o.decisions
                 ]
-                if records:
-                    insert_decisions(session, records)
-                raise_alerts(session, outcomes)  # after the decisions: the alerts name theirs
+                alert_decisions = insert_decisions(session, records) if records else {}
+                raise_alerts(session, outcomes, alert_decisions)
                 session.execute(
                     update(ChangeEvent)
                     .where(ChangeEvent.id.in_(event_ids))

@@ -49,6 +49,17 @@ from casedb.models.loans import (
 from casedb.models.organisation import Collector, Team
 from casedb.models.outbox import ChangeEvent, EventKind
 from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
+from casedb.models.treatment import (
+    CaseTask,
+    MessageStatus,
+    OutboundMessage,
+    Settlement,
+    SettlementKind,
+    SettlementStatus,
+    TaskStatus,
+    TreatmentPath,
+    TreatmentProgress,
+)
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -60,6 +71,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CaseStatus",
+    "CaseTask",
     "ChangeEvent",
     "Channel",
     "CollectionCase",
@@ -79,7 +91,9 @@ __all__ = [
     "Installment",
     "Loan",
     "LoanStatus",
+    "MessageStatus",
     "MonthlyStatement",
+    "OutboundMessage",
     "Outcome",
     "Party",
     "Product",
@@ -92,8 +106,14 @@ __all__ = [
     "RepaymentTransaction",
     "RuleDecision",
     "RulesetVersion",
+    "Settlement",
+    "SettlementKind",
+    "SettlementStatus",
     "SystemSetting",
+    "TaskStatus",
     "Team",
     "ThirdPartyContact",
+    "TreatmentPath",
+    "TreatmentProgress",
     "VersionStatus",
 ]

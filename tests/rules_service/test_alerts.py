@@ -97,6 +97,13 @@ def test_a_resolved_alert_that_fires_again_is_raised_anew(engine, staff, run_imp
         ("MK3", "late", "open"),
         ("MK3", "late", "resolved"),
     ]
+    with Session(engine) as session:
+        # Re-evaluation recorded nothing new: the new alert points at the decision that still
+        # holds, the one the first alert pointed at.
+        first, again = session.scalars(
+            select(Alert.raised_by_decision_id).where(Alert.case_id == case_id).order_by(Alert.id)
+        ).all()
+        assert again == first is not None
 
 
 def test_an_alert_that_no_longer_fires_stays_until_resolved(engine, staff, run_import, published):
