@@ -42,6 +42,14 @@ MAX_TICK_DAYS = int(_env("MAX_TICK_DAYS", "31"))
 # Days after a promise's date that payments still count towards it; the day after, the daily
 # tick marks it kept, partly kept or broken.
 PROMISE_GRACE_DAYS = int(_env("PROMISE_GRACE_DAYS", "2"))
+# The lender and hotline that SMS, e-mail and letter templates name ({lender_name}, {hotline}).
+LENDER_NAME = _env("LENDER_NAME", "示例消费金融有限公司")
+COLLECTION_HOTLINE = _env("COLLECTION_HOTLINE", "400-000-0000")
+# Local hour (DEFAULT_TIMEZONE) at which a path step's task falls due on its day.
+TASK_DUE_HOUR = int(_env("TASK_DUE_HOUR", "9"))
+# The outbound sender ("module:Class"); the default files messages in the outbound_message table
+# (channel integrations read it) and renders letters as DOCX documents.
+OUTBOUND_SENDER = _env("OUTBOUND_SENDER", "casedb.outbound:OutboxTableSender")
 # Time zone assumed for a debtor whose region gives none.
 DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
 # Rows validated and written per database round trip during an import.
