@@ -36,6 +36,9 @@ BUSINESS_DATE = _env("BUSINESS_DATE", "")
 BUCKET_EDGES = tuple(int(x) for x in _env("BUCKET_EDGES", "30,60,90").split(","))
 # Local time (HH:MM, the scheduler host's clock) at which the daily tick moves DPD and buckets.
 DAILY_TICK_AT = _env("DAILY_TICK_AT", "00:05")
+# Local time (HH:MM) of the daily treatment run that turns due path steps into tasks and
+# messages: after the tick's re-evaluation has re-decided every strategy, before the working day.
+DAILY_TREATMENT_AT = _env("DAILY_TREATMENT_AT", "06:30")
 # The most days a scheduled tick moves the business date at once (catching up missed days);
 # a bigger jump is refused and logged, and made by hand with `run.py rules tick --date`.
 MAX_TICK_DAYS = int(_env("MAX_TICK_DAYS", "31"))

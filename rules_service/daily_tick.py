@@ -58,6 +58,7 @@ TICK_ACTOR = "daily-tick"
 TICK_QUEUE = "default"
 # Name of the cron job in RQ (its history key and the scheduler's registry entry).
 CRON_NAME = "daily-tick"
+TREATMENT_CRON_NAME = "daily-treatment"
 # A million cases take a minute or two on PostgreSQL; RQ's default of 180 s would be too tight.
 TICK_JOB_TIMEOUT_SECONDS = 2 * 3600
 # How long a tick's summary (or its failure) stays readable in RQ.
@@ -276,24 +277,41 @@ def tick_job(to: str | None = None) -> dict[str, Any]:
     return result.as_dict()
 
 
-def cron_expression(at: str | None = None) -> str:
-    """The cron line for a daily run at ``at`` ("HH:MM", default ``config.DAILY_TICK_AT``)."""
+def cron_expression(at: str | None = None, setting: str = "DAILY_TICK_AT") -> str:
+    """The cron line for a daily run at ``at`` ("HH:MM", default ``config.DAILY_TICK_AT``);
+    ``setting`` names the setting in the error."""
     at = at or config.DAILY_TICK_AT
     try:
         hours, minutes = (int(part) for part in at.split(":"))
     except ValueError as error:
-        raise ValueError(f"DAILY_TICK_AT must be HH:MM, not {at!r}") from error
+        raise ValueError(f"{setting} must be HH:MM, not {at!r}") from error
     if not (0 <= hours <= 23 and 0 <= minutes <= 59):
-        raise ValueError(f"DAILY_TICK_AT must be HH:MM, not {at!r}")
+        raise ValueError(f"{setting} must be HH:MM, not {at!r}")
     return f"{minutes} {hours} * * *"
 
 
-def schedule(connection: Redis, at: str | None = None) -> CronScheduler:
-    """A cron scheduler that enqueues :func:`tick_job` daily at ``at``; ``start()`` runs it.
+def schedule(
+    connection: Redis, at: str | None = None, treatment_at: str | None = None
+) -> CronScheduler:
+    """A cron scheduler that enqueues :func:`tick_job` daily at ``at`` and the treatment run
+    (``rules_service.treatment_run.treatment_job``) at ``treatment_at`` (default
+    ``config.DAILY_TREATMENT_AT``, late enough for the tick's re-evaluation to have re-decided
+    the strategies); ``start()`` runs it.
 
     Cron times are the scheduler host's local time (croniter's reading of RQ's cron).
     """
+    from rules_service.treatment_run import treatment_job  # noqa: PLC0415  (it imports config)
+
     scheduler = CronScheduler(connection=connection)
+    scheduler.register(
+        treatment_job,
+        queue_name=TICK_QUEUE,
+        cron=cron_expression(treatment_at or config.DAILY_TREATMENT_AT, "DAILY_TREATMENT_AT"),
+        job_timeout=TICK_JOB_TIMEOUT_SECONDS,
+        result_ttl=TICK_KEPT_SECONDS,
+        failure_ttl=TICK_KEPT_SECONDS,
+        name=TREATMENT_CRON_NAME,
+    )
     scheduler.register(
         tick_job,
         queue_name=TICK_QUEUE,

@@ -529,3 +529,17 @@ def run_treatment(
         log.warning("cases on paths nobody published: %s", result.unknown_paths)
     log.info("treatment run %s", result.as_dict())
     return result
+
+
+def treatment_job(on: str | None = None) -> dict[str, Any]:
+    """The RQ job: the treatment run for ``on`` (ISO date) or the stored business date."""
+    from casedb.delinquency import business_date  # noqa: PLC0415
+    from casedb.session import default_engine  # noqa: PLC0415
+
+    engine = default_engine()
+    if on is None:
+        with Session(engine) as session:
+            day = business_date(session)
+    else:
+        day = date.fromisoformat(on)
+    return run_treatment(engine, day).as_dict()

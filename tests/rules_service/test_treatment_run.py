@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from rq import Queue, SimpleWorker
+from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+import config
 from casedb.models import (
     Alert,
     CaseStatus,
@@ -20,6 +23,7 @@ from casedb.models import (
     TaskStatus,
     TreatmentProgress,
 )
+from rules_service.daily_tick import TICK_QUEUE, TREATMENT_CRON_NAME, schedule
 from rules_service.treatment_paths import approve, publish, save_draft, submit
 from rules_service.treatment_run import due_at, run_treatment
 from tests.rules_service.test_service import many_cases
@@ -243,3 +247,27 @@ def test_messages_go_to_a_usable_contact_point_in_the_debtors_language(engine, r
         ]
         assert messages[1].body.startswith("Dear 客户1, case MK1")
     assert all(t[2] != TaskStatus.OPEN.value for t in tasks(engine))
+
+
+def test_the_scheduler_enqueues_the_treatment_run_for_the_business_date(
+    engine, run_import, cli_database, redis_connection, monkeypatch
+):
+    many_cases(run_import, 1)
+    publish_path(engine, path_document())
+    put_on(engine, "m2_calls")
+    monkeypatch.setattr(config, "BUSINESS_DATE", DAY0.isoformat())
+    monkeypatch.setattr(config, "DAILY_TREATMENT_AT", "06:45")
+    scheduler = schedule(redis_connection)
+    [cron_job] = [job for job in scheduler.get_jobs() if job.name == TREATMENT_CRON_NAME]
+    assert cron_job.cron == "45 6 * * *"
+    cron_job.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)  # 06:45 has come
+    assert scheduler.enqueue_jobs() == [cron_job]
+    [job_id] = cron_job.get_job_ids(redis_connection)
+    SimpleWorker(
+        [Queue(TICK_QUEUE, connection=redis_connection)], connection=redis_connection
+    ).work(burst=True)
+    job = Job.fetch(job_id, connection=redis_connection)
+    assert job.get_status() == JobStatus.FINISHED, job.latest_result()
+    assert job.return_value()["on"] == DAY0.isoformat()
+    assert job.return_value()["tasks"] == 1
+    assert tasks(engine) == [("S1", "sms_reminder", "done")]
