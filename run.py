@@ -232,8 +232,8 @@ def scheduler() -> None:
 @click.option("--host", default=config.CONSOLE_HOST, show_default=True)
 @click.option("--port", default=config.CONSOLE_PORT, show_default=True)
 def serve(host: str, port: int) -> None:
-    """Console, rules service, worker and scheduler together, sharing one (embedded unless
-    REDIS_URL is set) Redis."""
+    """Console, rules service, worker, scheduler and outbound sender together, sharing one
+    (embedded unless REDIS_URL is set) Redis."""
     from casedb.broker import EmbeddedRedis  # noqa: PLC0415
 
     embedded = None if config.REDIS_URL else EmbeddedRedis()
@@ -244,6 +244,7 @@ def serve(host: str, port: int) -> None:
         subprocess.Popen([*me, "worker"], env=env),
         subprocess.Popen([*me, "rules", "run"], env=env),
         subprocess.Popen([*me, "scheduler"], env=env),
+        subprocess.Popen([*me, "outbound", "send"], env=env),
     ]
     click.echo(f"\nCollection Tracker console: http://{host}:{port}/")
     click.echo(f"database: {_safe_url(config.DATABASE_URL)}")
@@ -280,6 +281,31 @@ def serve(host: str, port: int) -> None:
     failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM)]
     if failed and not stopping:
         raise click.ClickException(f"stopped because {', '.join(failed)} exited")
+
+
+@cli.group()
+def outbound() -> None:
+    """The outbound message queue: SMS, e-mail, app pushes and letters from path steps."""
+
+
+@outbound.command("send")
+@click.option("--once", is_flag=True, help="deliver what is due, then exit")
+@click.option("--poll", default=5.0, show_default=True, help="seconds to wait when idle")
+def outbound_send(once: bool, poll: float) -> None:
+    """Deliver due messages through config.OUTBOUND_SENDER, each at most once, after the gate."""
+    import logging  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from casedb.outbound import basic_gate, load_sender, run_sender  # noqa: PLC0415
+    from casedb.session import default_engine  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    engine = default_engine()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sender = load_sender(config.OUTBOUND_SENDER, engine=engine)
+    run_sender(engine, sender, once=once, poll_seconds=poll, stop=stop, gate=basic_gate)
 
 
 @cli.group()
@@ -376,6 +402,23 @@ def rules_tick(to: datetime | None, by: str) -> None:
     click.echo(result.text())
 
 
+@rules.command("treat")
+@click.option(
+    "--date",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="business date (YYYY-MM-DD); default: the stored business date",
+)
+def rules_treat(on: datetime | None) -> None:
+    """The daily treatment run: path steps that fall due become tasks and outbound messages
+    (what the scheduler does at DAILY_TREATMENT_AT; rerunning a day adds nothing)."""
+    import json  # noqa: PLC0415
+
+    from rules_service.treatment_run import treatment_job  # noqa: PLC0415
+
+    click.echo(json.dumps(treatment_job(on.date().isoformat() if on else None), indent=1))
+
+
 @rules.command("publish")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--by", default="cli", show_default=True, help="who publishes (provenance)")
@@ -397,12 +440,15 @@ def rules_publish(files: tuple[Path, ...], by: str) -> None:
 @rules.command("publish-defaults")
 @click.option("--by", default="cli", show_default=True)
 def rules_publish_defaults(by: str) -> None:
-    """Publish the tables shipped in rulesets/ (idempotent)."""
+    """Publish the tables and treatment paths shipped in rulesets/ (idempotent)."""
     from casedb.session import transaction  # noqa: PLC0415
     from rules_service.policy import publish_defaults  # noqa: PLC0415
+    from rules_service.treatment_paths import publish_shipped  # noqa: PLC0415
 
     with transaction() as session:
+        session.info["actor"] = by
         lines = [_published_line(p) for p in publish_defaults(session, by)]
+        lines += [f"{path} published (treatment path)" for path in publish_shipped(session, by)]
     click.echo("\n".join(lines))
 
 

@@ -58,6 +58,10 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        # A filed document: the trail keeps its digest (what proves which file it was).
+        data = bytes(value)
+        return f"sha256:{hashlib.sha256(data).hexdigest()} ({len(data)} bytes)"
     return value
 
 

@@ -16,6 +16,7 @@ from uuid import uuid4
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casedb.case_tasks import complete_tasks_for_contact
 from casedb.lifecycle import change_status
 from casedb.models import (
     CaseStatus,
@@ -119,6 +120,7 @@ def log_contact(
         },
         actor=actor,
     )
+    complete_tasks_for_contact(session, attempt, actor)
     if case.status is CaseStatus.NEW:
         change_status(session, case, CaseStatus.IN_COLLECTION, actor=actor, reason="first contact")
     if promise is not None:

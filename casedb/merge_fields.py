@@ -51,11 +51,18 @@ def fields_of(template: str) -> list[str]:
     except ValueError as error:
         raise TemplateError(f"the template's braces do not pair up: {error}") from None
     names = []
-    for _, name, _, _ in parsed:
+    for _, name, spec, conversion in parsed:
         if name is None:
             continue
         if not name:
             raise TemplateError("an empty placeholder {} names no field", field="")
+        if spec or conversion:
+            # Values are already formatted text: a spec would fail when the message is sent
+            # (or hide another placeholder inside it).
+            raise TemplateError(
+                f"{{{name}}} takes no format (:{spec}) or conversion; write just {{{name}}}",
+                field=name,
+            )
         if name not in MERGE_FIELDS:
             known = ", ".join(MERGE_FIELDS)
             raise TemplateError(

@@ -15,6 +15,7 @@ from redis import Redis
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from casedb.case_tasks import DueTask, earliest_open_tasks
 from casedb.models import (
     OPEN_STATUSES,
     CollectionCase,
@@ -41,9 +42,13 @@ class QueueItem:
     next_action: str | None
     next_action_due_at: datetime | None
     broken_promise: bool
+    # The case's open path step due first (the treatment run's task), if any.
+    task: DueTask | None = None
 
 
-def my_queue(session: Session, collector_id: int, limit: int = 200) -> list[QueueItem]:
+def my_queue(
+    session: Session, collector_id: int, limit: int = 200, now: datetime | None = None
+) -> list[QueueItem]:
     """Open, not-on-hold cases of the collector: broken promises first, then by priority, DPD."""
     broken = exists().where(
         PromiseToPay.case_id == CollectionCase.id, PromiseToPay.status == PromiseStatus.BROKEN
@@ -80,6 +85,7 @@ def my_queue(session: Session, collector_id: int, limit: int = 200) -> list[Queu
         )
         .limit(limit)
     ).all()
+    tasks = earliest_open_tasks(session, [row[0] for row in rows], now)
     return [
         QueueItem(
             *row[:6],
@@ -90,6 +96,7 @@ def my_queue(session: Session, collector_id: int, limit: int = 200) -> list[Queu
             row[10],
             row[11],
             bool(row[12]),
+            tasks.get(row[0]),
         )
         for row in rows
     ]

@@ -283,6 +283,12 @@ def save_draft(
             )
         if parsed.name != draft.name:
             raise PathError(f"this draft is of {draft.name}, not {parsed.name}", field="name")
+        if author != draft.author:
+            # Maker-checker: whoever changed a draft must not be able to approve it, so only
+            # its author changes it; anyone else starts a draft of their own from it.
+            raise PathLifecycleError(
+                f"{draft} is {draft.author}'s draft; start a new draft from it to change it"
+            )
     else:
         draft = TreatmentPath(
             name=parsed.name, version=_next_version(session, parsed.name), author=author

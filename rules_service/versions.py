@@ -82,6 +82,12 @@ def save_draft(
     if draft is not None:
         if name != draft.name:
             raise LifecycleError(f"a draft keeps its table's name ({draft.name}), not {name!r}")
+        if author != draft.author:
+            # Maker-checker: whoever changed a draft must not be able to approve it, so only
+            # its author changes it; anyone else starts a draft of their own from it.
+            raise LifecycleError(
+                f"{draft} is {draft.author}'s draft; start a new draft from it to change it"
+            )
         document["version"] = draft.version
     else:
         document["version"] = next_version(session, name) if name else 1
