@@ -39,6 +39,8 @@ from casedb.models import (
     EventKind,
     PromiseStatus,
     PromiseToPay,
+    Settlement,
+    SettlementStatus,
     SystemSetting,
 )
 from casedb.outbox import emit, emit_many
@@ -388,6 +390,17 @@ def _return_to_collection(session: Session, case_ids: set[int], *, actor: str, o
         .where(promise.c.case_id == case.c.id, promise.c.status == PromiseStatus.PENDING.value)
         .scalar_subquery()
     )
+    # An active settlement keeps a case promised too (casedb.settlements).
+    settlement = Settlement.__table__
+    settling = (
+        select(func.count())
+        .select_from(settlement)
+        .where(
+            settlement.c.case_id == case.c.id,
+            settlement.c.status == SettlementStatus.ACTIVE.value,
+        )
+        .scalar_subquery()
+    )
     ordered = sorted(case_ids)
     moving: list[tuple[int, int, int]] = []
     for start in range(0, len(ordered), CHUNK):
@@ -396,6 +409,7 @@ def _return_to_collection(session: Session, case_ids: set[int], *, actor: str, o
                 key_in(session, case.c.id, ordered[start : start + CHUNK]),
                 case.c.status == CaseStatus.PROMISED.value,
                 still_pending == 0,
+                settling == 0,
             )
         ).all()
     if not moving:

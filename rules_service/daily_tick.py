@@ -47,6 +47,7 @@ from casedb.delinquency import BUSINESS_DATE_KEY, set_business_date
 from casedb.models import OPEN_STATUSES, CollectionCase, Installment, SystemSetting
 from casedb.promises import resolve_due_promises
 from casedb.session import transaction
+from casedb.settlements import close_paid_cases, resolve_due_settlements
 from casedb.types import utcnow
 from rules_service.reevaluation import request_reevaluation
 
@@ -177,6 +178,9 @@ def advance_to(
     )
     set_business_date(session, to)
     promises = resolve_due_promises(session, to, actor=by)
+    # Fully paid cases close; settlements and plans past an unpaid instalment break.
+    close_paid_cases(session, to, actor=by)
+    resolve_due_settlements(session, to, actor=by)
     log.info("%s", promises.text())
     run = request_reevaluation(session, reason=f"daily tick {to.isoformat()}", by=by)
     result = TickResult(from_date, to, changed, bucket_moves, run.id)

@@ -52,6 +52,7 @@ from casedb.models import (
 from casedb.models.credit import RATING_SCALE
 from casedb.models.customers import masked_contact_value
 from casedb.promises import match_loan_payments
+from casedb.settlements import settle_loan_payments
 
 TZ = config.DEFAULT_TIMEZONE
 EVENT_ID_LIST_LIMIT = 50
@@ -164,6 +165,7 @@ def payment_events(session: Session, result: WriteResult) -> list[dict[str, Any]
     for row in result.inserted:
         new_by_loan[row.values["loan_id"]].append(row.values)
     match_loan_payments(session, new_by_loan, actor="import:payments")
+    settle_loan_payments(session, new_by_loan, actor="import:payments")
     cases = _open_cases_by(session, "loan_id", set(by_loan))
     events = []
     for loan_id, payments in by_loan.items():
