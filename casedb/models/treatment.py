@@ -127,6 +127,8 @@ class CaseTask(Base):
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collector.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who asked for a task a person raised (a write-off recommendation); None for path steps.
+    created_by: Mapped[str | None] = mapped_column(String(64))
     # Overdue manual tasks escalate to the team's supervisor (an alert in the inbox).
     escalate_after_hours: Mapped[int | None]
     escalated_at: Mapped[datetime | None]
