@@ -61,6 +61,7 @@ bench: install
 	$(PY) bench/rules_reevaluation.py
 	$(PY) bench/rules_latency.py
 	$(PY) bench/rules_simulation.py
+	$(PY) bench/treatment_run.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out $(MO_FILES) $(TRANSLATIONS)/messages.pot

@@ -54,6 +54,10 @@ KIND_LABELS = {
     "debt_elsewhere": lazy_gettext("Delinquent at other lenders"),
     "no_recent_contact": lazy_gettext("No recent contact"),
     "no_right_party_contact": lazy_gettext("No conversation with the debtor"),
+    # Raised by the treatment run for a manual task left open past its escalation time.
+    "task_overdue": lazy_gettext("Task overdue"),
+    # Raised by a write-off recommendation for a supervisor to decide (casedb.legal).
+    "write_off_recommended": lazy_gettext("Write-off recommended"),
 }
 
 

@@ -119,6 +119,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.rules_authoring import RulesetsView  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
+    from console.settlements import SettlementApi, SettlementsView  # noqa: PLC0415
+    from console.treatment_paths import TreatmentPathsView  # noqa: PLC0415
     from console.views import (  # noqa: PLC0415
         CaseBulkView,
         CaseView,
@@ -173,6 +175,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             icon="fa-bell",
             category="Cases",
         )
+        appbuilder.add_view(
+            SettlementsView,
+            "Settlements",
+            label=lazy_gettext("Settlements to approve"),
+            icon="fa-balance-scale",
+            category="Cases",
+        )
         appbuilder.add_view_no_menu(WorkbenchView)
         appbuilder.add_view_no_menu(CaseBulkView)
         appbuilder.add_view(
@@ -225,6 +234,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             category_label=lazy_gettext("Rules"),
         )
         appbuilder.add_view(
+            TreatmentPathsView,
+            "Treatment paths",
+            label=lazy_gettext("Treatment paths"),
+            icon="fa-road",
+            category="Rules",
+        )
+        appbuilder.add_view(
             DecisionLogView,
             "Decision log",
             label=lazy_gettext("Decision log"),
@@ -248,6 +264,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             api.TeamApi,
             api.CollectorApi,
             api.AuditTrailApi,
+            SettlementApi,
         ]:
             appbuilder.add_api(resource)
     return app

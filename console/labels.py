@@ -28,11 +28,13 @@ from casedb.models import (
     EventKind,
     ImportStatus,
     LoanStatus,
+    MessageStatus,
     Outcome,
     Party,
     Product,
     PromiseStatus,
     Relationship,
+    TaskStatus,
 )
 
 CASE_STATUSES: dict[str, LazyString] = {
@@ -162,6 +164,32 @@ TIMELINE_KINDS: dict[str, LazyString] = {
     EventKind.COLLECTOR_CHANGED: lazy_pgettext("timeline", "Collector changed"),
 }
 
+TASK_STATUSES = {
+    TaskStatus.OPEN: lazy_pgettext("task status", "Open"),
+    TaskStatus.DONE: lazy_pgettext("task status", "Done"),
+    TaskStatus.CANCELLED: lazy_pgettext("task status", "Cancelled"),
+}
+MESSAGE_STATUSES = {
+    MessageStatus.QUEUED: lazy_pgettext("message status", "Queued"),
+    MessageStatus.SENDING: lazy_pgettext("message status", "Sending"),
+    MessageStatus.SENT: lazy_pgettext("message status", "Sent"),
+    MessageStatus.FAILED: lazy_pgettext("message status", "Failed"),
+    MessageStatus.BLOCKED: lazy_pgettext("message status", "Blocked"),
+}
+# The actions of treatment path steps (rules_service.treatment_paths.ACTIONS).
+ACTIONS = {
+    "sms_reminder": lazy_pgettext("action", "SMS reminder"),
+    "app_push": lazy_pgettext("action", "App push"),
+    "email_reminder": lazy_pgettext("action", "E-mail reminder"),
+    "formal_letter": lazy_pgettext("action", "Formal letter"),
+    "call": lazy_pgettext("action", "Call"),
+    "legal_review": lazy_pgettext("action", "Legal review"),
+    "field_visit": lazy_pgettext("action", "Field visit"),
+    "agency_placement": lazy_pgettext("action", "Agency placement"),
+    # Not a path step: a supervisor's decision on a recommended write-off (casedb.legal).
+    "write_off_approval": lazy_pgettext("action", "Write-off approval"),
+}
+
 LABELS: Mapping[str, Mapping[str, LazyString]] = {
     "case_status": CASE_STATUSES,
     "channel": CHANNELS,
@@ -176,6 +204,9 @@ LABELS: Mapping[str, Mapping[str, LazyString]] = {
     "loan_status": LOAN_STATUSES,
     "import_state": IMPORT_STATES,
     "timeline": TIMELINE_KINDS,
+    "task_status": TASK_STATUSES,
+    "message_status": MESSAGE_STATUSES,
+    "action": ACTIONS,
 }
 
 # The enum behind each kind whose every member must have a label (tests check this).
@@ -193,6 +224,8 @@ ENUMS: Mapping[str, type[enum.StrEnum]] = {
     "loan_status": LoanStatus,
     "import_state": ImportStatus,
     "timeline": EventKind,
+    "task_status": TaskStatus,
+    "message_status": MessageStatus,
 }
 
 
@@ -233,6 +266,9 @@ product_label = _labeller("product")
 loan_status_label = _labeller("loan_status")
 import_state_label = _labeller("import_state")
 timeline_kind_label = _labeller("timeline")
+task_status_label = _labeller("task_status")
+message_status_label = _labeller("message_status")
+action_label = _labeller("action")
 
 # What console.app registers as Jinja globals, for every template.
 JINJA_GLOBALS: dict[str, Callable[..., Any]] = {
@@ -250,4 +286,7 @@ JINJA_GLOBALS: dict[str, Callable[..., Any]] = {
     "loan_status_label": loan_status_label,
     "import_state_label": import_state_label,
     "timeline_kind_label": timeline_kind_label,
+    "task_status_label": task_status_label,
+    "message_status_label": message_status_label,
+    "action_label": action_label,
 }

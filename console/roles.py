@@ -50,6 +50,11 @@ RULES_READ = [
     [r"^RulesetsView$", r"^can_read$"],
     [r"^(Rules|Rulesets)$", r"^menu_access$"],
 ]
+# Treatment paths (console/treatment_paths.py): the same split as rule authoring.
+PATHS_READ = [
+    [r"^TreatmentPathsView$", r"^can_read$"],
+    [r"^(Rules|Treatment paths)$", r"^menu_access$"],
+]
 # The decision log (console/decision_log.py), scoped to the cases a user may see.
 DECISION_LOG = [
     [r"^DecisionLogView$", r"^can_list$"],
@@ -64,6 +69,15 @@ ALERTS_READ = [
 ]
 ALERTS_SUMMARY = [[r"^AlertsView$", r"^can_summary$"]]
 ALERTS_ACT = [[r"^AlertsView$", r"^can_act$"]]
+# Settlements and payment plans (console/settlements.py), scoped to the cases a user may see:
+# every role reads a case's; collectors and supervisors propose and cancel (how much each may
+# forgive is casedb.settlements' rule); supervisors approve and reject from their inbox.
+SETTLEMENTS_READ = [[r"^(SettlementsView|SettlementApi)$", r"^can_list$"]]
+SETTLEMENTS_PROPOSE = [[r"^(SettlementsView|SettlementApi)$", r"^can_propose$"]]
+SETTLEMENTS_DECIDE = [
+    [r"^(SettlementsView|SettlementApi)$", r"^can_decide$"],
+    [r"^(Cases|Settlements)$", r"^menu_access$"],
+]
 
 FAB_ROLES: dict[str, list[list[str]]] = {
     # Admin may do everything; as a built-in role that is answered in memory rather than by one
@@ -74,19 +88,29 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *RULES_READ,
         *DECISION_LOG,
         [r"^RulesetsView$", r"^can_author$"],
+        *PATHS_READ,
+        [r"^TreatmentPathsView$", r"^can_author$"],
         *ALERTS_READ,
         *ALERTS_SUMMARY,
+        *SETTLEMENTS_READ,
     ],
     SUPERVISOR: [
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
         [r"^RulesetsView$", r"^can_(approve|publish)$"],
+        *PATHS_READ,
+        [r"^TreatmentPathsView$", r"^can_(approve|publish)$"],
         *ALERTS_READ,
         *ALERTS_SUMMARY,
         *ALERTS_ACT,
+        *SETTLEMENTS_READ,
+        *SETTLEMENTS_PROPOSE,
+        *SETTLEMENTS_DECIDE,
         [r"^AlertsView$", r"^can_assign$"],
         [r"^CaseView$", r"^(reassign|change_status|hold|release)$"],
+        # Working a case at the end of the road: legal hand-off, write-off (recommend, decide).
+        [r"^WorkbenchView$", r"^can_(contact|legal|decide)$"],
         [r"^CaseBulkView$", r"^can_apply$"],
         [r"^(CustomerView|PromiseView|CollectorView)$", r"^can_edit$"],
         [r"^(CustomerApi|CollectorApi)$", r"^can_put$"],
@@ -96,11 +120,13 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *SELF_SERVICE,
         [r"^(CaseView|CaseApi)$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
-        [r"^WorkbenchView$", r"^can_(show|contact|dial)$"],
+        [r"^WorkbenchView$", r"^can_(show|contact|dial|legal)$"],
         [r"^(Cases|Cases list|My queue)$", r"^menu_access$"],
         *DECISION_LOG,
         *ALERTS_READ,
         *ALERTS_ACT,
+        *SETTLEMENTS_READ,
+        *SETTLEMENTS_PROPOSE,
     ],
     AUDITOR: [
         *OVERSIGHT,
@@ -108,8 +134,10 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *DECISION_LOG,
         [r"^AuditTrailView$", r"^can_(list|show|export|verify)$"],
         [r"^AuditTrailApi$", READ],
+        *PATHS_READ,
         [r"^(Compliance|Audit trail)$", r"^menu_access$"],
         *ALERTS_READ,
         *ALERTS_SUMMARY,
+        *SETTLEMENTS_READ,
     ],
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
@@ -19,11 +20,21 @@ from casedb.case_actions import (
     hold,
     reassign,
 )
+from casedb.case_tasks import TaskRefused, complete_task
 from casedb.contact_log import ContactRejected, log_contact
 from casedb.delinquency import bucket_labels, business_date
 from casedb.dialing import DialRefused, callable_reason, number_to_dial
+from casedb.legal import (
+    LegalRefused,
+    approve_write_off,
+    hand_off_to_legal,
+    pending_write_off,
+    recommend_write_off,
+    reject_write_off,
+)
 from casedb.models import (
     CaseStatus,
+    CaseTask,
     Channel,
     CollectionCase,
     Collector,
@@ -32,12 +43,14 @@ from casedb.models import (
     Customer,
     Installment,
     Loan,
+    OutboundMessage,
     Outcome,
     Party,
     RepaymentTransaction,
     Team,
     ThirdPartyContact,
 )
+from casedb.pii import mask_email, mask_phone
 from casedb.timeline import case_timeline
 from casedb.work_queue import get_next, my_queue
 from console.forms import ContactForm
@@ -51,6 +64,20 @@ BULK_ACTIONS = {
     "hold": lazy_gettext("Put on hold"),
     "release": lazy_gettext("Release hold"),
 }
+
+
+DOCX_MIMETYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def mask_recipient(channel: str, recipient: str | None) -> str:
+    """A message's recipient as a collector may see it: numbers and addresses masked."""
+    if not recipient:
+        return ""
+    if channel == "email":
+        return mask_email(recipient)
+    if channel in ("sms", "app_push"):
+        return mask_phone(recipient)
+    return recipient[:6] + "…"
 
 
 class PortfolioView(BaseView):
@@ -317,9 +344,20 @@ class QueueView(BaseView):
 
 class WorkbenchView(BaseView):
     """One case to work: the customer and loan, schedule and payments, credit, contact points
-    (masked, with dial), the timeline, and the contact form."""
+    (masked, with dial), its path's tasks and messages, the timeline, and the contact form."""
 
     route_base = "/workbench"
+    # Doing a task is part of working the case; reading a filed letter part of seeing it.
+    method_permission_name = {
+        "show": "show",
+        "dial": "dial",
+        "contact": "contact",
+        "complete": "contact",
+        "document": "show",
+        "legal": "legal",
+        "write_off": "legal",
+        "decide_write_off": "decide",
+    }
 
     def _case_in_scope(self, case_id: int) -> CollectionCase:
         roles, username = current_roles()
@@ -373,6 +411,22 @@ class WorkbenchView(BaseView):
                 .limit(5)
             ).all(),
             timeline=case_timeline(session, case.id, case.customer.timezone),
+            tasks=session.scalars(
+                select(CaseTask)
+                .where(CaseTask.case_id == case.id)
+                .order_by(CaseTask.due_at.desc(), CaseTask.id.desc())
+                .limit(50)
+            ).all(),
+            messages=session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.case_id == case.id)
+                .order_by(OutboundMessage.id.desc())
+                .limit(50)
+            ).all(),
+            mask_recipient=mask_recipient,
+            write_off=pending_write_off(session, case.id),
+            may_legal=self.appbuilder.sm.has_access("can_legal", "WorkbenchView"),
+            may_decide=self.appbuilder.sm.has_access("can_decide", "WorkbenchView"),
             channels=list(Channel),
             parties=list(Party),
             outcomes=list(Outcome),
@@ -404,6 +458,88 @@ class WorkbenchView(BaseView):
             session.rollback()
             return self._render(case, error=str(refused), status=400)
         return self._render(case, dialled=(contact_point_id, number))
+
+    @expose("/<int:case_id>/task/<int:task_id>/done", methods=["POST"])
+    @has_access
+    def complete(self, case_id: int, task_id: int) -> Response:
+        """Mark one of the case's open tasks done, with a note."""
+        case = self._case_in_scope(case_id)
+        session = self.appbuilder.session
+        task = session.get(CaseTask, task_id)
+        if task is None or task.case_id != case.id:
+            abort(404)
+        try:
+            complete_task(session, task, by=g.user.username, note=request.form.get("note", ""))
+            session.commit()
+        except TaskRefused as refused:
+            session.rollback()
+            return self._render(case, error=str(refused), status=400)
+        flash(gettext("Task done"), "success")
+        return redirect(url_for("WorkbenchView.show", case_id=case.id))
+
+    def _legal_step(self, case_id: int, step: Any, done: str, **arguments: Any) -> Response:
+        case = self._case_in_scope(case_id)
+        session = self.appbuilder.session
+        try:
+            step(session, case, by=g.user.username, **arguments)
+            session.commit()
+        except LegalRefused as refused:
+            session.rollback()
+            return self._render(case, error=str(refused), status=400)
+        flash(done, "success")
+        return redirect(url_for("WorkbenchView.show", case_id=case.id))
+
+    @expose("/<int:case_id>/legal", methods=["POST"])
+    @has_access
+    def legal(self, case_id: int) -> Response:
+        """Hand the case off to legal, with the reason."""
+        return self._legal_step(
+            case_id,
+            hand_off_to_legal,
+            gettext("Handed off to legal"),
+            reason=request.form.get("reason", ""),
+        )
+
+    @expose("/<int:case_id>/write-off", methods=["POST"])
+    @has_access
+    def write_off(self, case_id: int) -> Response:
+        """Recommend writing the case off; a supervisor decides."""
+        return self._legal_step(
+            case_id,
+            recommend_write_off,
+            gettext("Write-off recommended: a supervisor decides"),
+            reason=request.form.get("reason", ""),
+        )
+
+    @expose("/<int:case_id>/write-off/<any(approve, reject):decision>", methods=["POST"])
+    @has_access
+    def decide_write_off(self, case_id: int, decision: str) -> Response:
+        """A supervisor approves or rejects the recommended write-off."""
+        if decision == "approve":
+            return self._legal_step(case_id, approve_write_off, gettext("Case written off"))
+        return self._legal_step(
+            case_id,
+            reject_write_off,
+            gettext("Write-off rejected"),
+            reason=request.form.get("reason", ""),
+        )
+
+    @expose("/<int:case_id>/message/<int:message_id>/document")
+    @has_access
+    def document(self, case_id: int, message_id: int) -> Response:
+        """The letter filed for one of the case's messages, as the debtor receives it."""
+        case = self._case_in_scope(case_id)
+        message = self.appbuilder.session.get(OutboundMessage, message_id)
+        if message is None or message.case_id != case.id or message.document is None:
+            abort(404)
+        return Response(
+            message.document,
+            mimetype=DOCX_MIMETYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="{message.document_name}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @expose("/<int:case_id>/contact", methods=["POST"])
     @has_access

@@ -36,6 +36,11 @@ from casedb.models import TreatmentPath, VersionStatus
 from casedb.types import utcnow
 from rules_service.default_policy import RULESETS_DIR
 
+# Approving and rejecting are the same for paths as for tables (re-exported for callers).
+from rules_service.versions import LifecycleError
+from rules_service.versions import approve as approve
+from rules_service.versions import reject as reject
+
 PATHS_DIR = RULESETS_DIR / "treatment_paths"
 # Automated action → outbound channel.
 AUTOMATED_ACTIONS: dict[str, str] = {
@@ -257,8 +262,8 @@ def shipped_paths(directory: Path = PATHS_DIR) -> list[PathDocument]:
     return paths
 
 
-class PathLifecycleError(ValueError):
-    """A step the version's state or the four-eyes rule does not allow, with the reason."""
+# One life cycle for decision tables and paths: approve and reject are the tables' own.
+PathLifecycleError = LifecycleError
 
 
 def _next_version(session: Session, name: str) -> int:
@@ -308,29 +313,6 @@ def submit(session: Session, version: TreatmentPath, by: str) -> TreatmentPath:
         by,
         utcnow(),
     )
-    session.flush()
-    return version
-
-
-def approve(session: Session, version: TreatmentPath, by: str) -> TreatmentPath:
-    """The checker's approval: never the version's author or submitter."""
-    if version.status is not VersionStatus.SUBMITTED:
-        raise PathLifecycleError(f"{version} is {version.status.value}, not submitted")
-    if by in (version.author, version.submitted_by):
-        raise PathLifecycleError(
-            f"maker-checker: {by} wrote or submitted {version}; another supervisor must approve"
-        )
-    version.status, version.approved_by, version.approved_at = VersionStatus.APPROVED, by, utcnow()
-    session.flush()
-    return version
-
-
-def reject(session: Session, version: TreatmentPath, by: str, note: str) -> TreatmentPath:
-    if version.status is not VersionStatus.SUBMITTED:
-        raise PathLifecycleError(f"{version} is {version.status.value}, not submitted")
-    if not note.strip():
-        raise PathLifecycleError("say why the version is rejected")
-    version.status, version.note = VersionStatus.REJECTED, note.strip()
     session.flush()
     return version
 

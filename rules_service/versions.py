@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from casedb.models import PublishedRuleset, RulesetVersion, VersionStatus
+from casedb.models import PublishedRuleset, RulesetVersion, TreatmentPath, VersionStatus
 from casedb.types import utcnow
 from rules_service.decision_table import DecisionTable, Kind, checksum, from_json, to_dict
 from rules_service.reevaluation import request_reevaluation
@@ -157,8 +157,12 @@ def submit(session: Session, version: RulesetVersion, by: str) -> RulesetVersion
     return version
 
 
-def approve(session: Session, version: RulesetVersion, by: str) -> RulesetVersion:
-    """The checker's approval: never the version's author or submitter."""
+V = TypeVar("V", RulesetVersion, TreatmentPath)
+
+
+def approve(session: Session, version: V, by: str) -> V:
+    """The checker's approval: never the version's author or submitter (decision tables and
+    treatment paths alike)."""
     if version.status is not VersionStatus.SUBMITTED:
         raise LifecycleError(f"{version} is {version.status.value}, not submitted")
     if by in (version.author, version.submitted_by):
@@ -171,7 +175,7 @@ def approve(session: Session, version: RulesetVersion, by: str) -> RulesetVersio
     return version
 
 
-def reject(session: Session, version: RulesetVersion, by: str, note: str) -> RulesetVersion:
+def reject(session: Session, version: V, by: str, note: str) -> V:
     """Send a submitted version back: it stays frozen; a new draft carries the fixes."""
     if version.status is not VersionStatus.SUBMITTED:
         raise LifecycleError(f"{version} is {version.status.value}, not submitted")

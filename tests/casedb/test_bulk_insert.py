@@ -30,7 +30,7 @@ def test_the_new_ids_come_back_in_the_order_of_the_rows(engine):
         insert_rows(session, Team.__table__, _teams(2))
         ids = insert_rows(session, Team.__table__, _teams(5, start=10)[::-1], return_ids=True)
         assert len(set(ids)) == 5
-        codes = dict(session.execute(select(Team.id, Team.code)).tuples().all())
+        codes = dict(session.execute(select(Team.id, Team.code)).all())
         assert [codes[i] for i in ids] == ["B014", "B013", "B012", "B011", "B010"]
     with transaction(engine) as session:  # the sequence moved past the ids drawn
         session.add(Team(code="B099", name="后来"))

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from casedb import audit
 from casedb.letters import letter_file_name
-from casedb.models import AuditEntry, CollectionCase, MessageStatus, OutboundMessage
+from casedb.models import AuditEntry, CaseStatus, CollectionCase, MessageStatus, OutboundMessage
 from casedb.outbound import (
     BACKOFF,
     DEFAULT_SENDER,
     DeliveryResult,
     OutboxTableSender,
     SendFailed,
+    basic_gate,
     deliver_due,
     idempotency_key,
     load_sender,
@@ -334,6 +335,24 @@ def test_the_compliance_gate_blocks_with_its_reason_and_nothing_is_sent(engine, 
     assert blocked.attempts == 0
     assert gateway.calls == [idempotency_key(allowed_id)]
     assert deliver_due(engine, gateway, NOW + timedelta(days=1)) == DeliveryResult()
+
+
+def test_the_basic_gate_blocks_no_recipient_an_ended_case_and_a_case_on_hold(engine, session, case):
+    nobody = queue(session, case, recipient=None)
+    gateway = Gateway()
+    assert deliver_due(engine, gateway, NOW, gate=basic_gate) == DeliveryResult(blocked=1)
+    assert reloaded(engine, nobody).last_error == "no usable contact point for sms"
+    case.on_hold = True
+    session.commit()
+    held = queue(session, case)
+    deliver_due(engine, gateway, NOW, gate=basic_gate)
+    assert reloaded(engine, held).last_error == "the case is on hold"
+    case.on_hold, case.status = False, CaseStatus.CLOSED
+    session.commit()
+    ended = queue(session, case)
+    deliver_due(engine, gateway, NOW, gate=basic_gate)
+    assert reloaded(engine, ended).last_error == "the case is closed"
+    assert gateway.calls == []
 
 
 def test_a_retry_passes_the_gate_again(engine, session, case):

@@ -18,16 +18,19 @@ from casedb.models import (
     ContactAttempt,
     Customer,
     Loan,
+    OutboundMessage,
     Outcome,
     PromiseToPay,
     RulesetVersion,
     Team,
+    TreatmentPath,
 )
 from casedb.session import transaction
 from console.app import create_app
 from console.demo_logins import DEMO_LOGINS, ensure_demo_logins
 from rules_service.decision_table import to_dict
 from rules_service.default_policy import default_policy
+from rules_service.treatment_paths import publish_shipped
 from rules_service.versions import save_draft
 
 PASSWORDS = {username: password for username, password, _ in DEMO_LOGINS}
@@ -97,6 +100,12 @@ RULES: dict[str, object] = {
     "WorkbenchView.show": EVERYONE,
     "WorkbenchView.contact": "post-only",
     "WorkbenchView.dial": "post-only",
+    "WorkbenchView.complete": "post-only",
+    "WorkbenchView.legal": "post-only",
+    "WorkbenchView.write_off": "post-only",
+    "WorkbenchView.decide_write_off": "post-only",
+    # A filed letter of one of the case's messages: whoever may see the case.
+    "WorkbenchView.document": EVERYONE,
     # Rule authoring: reading for analysts, supervisors and auditors; every change is a POST
     # (who may post what: tests/console/test_rules_authoring.py).
     "RulesetsView.index": RULE_READERS,
@@ -125,6 +134,28 @@ RULES: dict[str, object] = {
     "AlertsView.acknowledge": "post-only",
     "AlertsView.assign": "post-only",
     "AlertsView.resolve": "post-only",
+    # Treatment paths: read by rule readers, written by analysts, approved and published by
+    # supervisors (test_treatment_paths.py); every step a POST.
+    "TreatmentPathsView.index": RULE_READERS,
+    "TreatmentPathsView.show": RULE_READERS,
+    "TreatmentPathsView.new": {"admin", "analyst"},
+    "TreatmentPathsView.save": "post-only",
+    "TreatmentPathsView.draft_from": "post-only",
+    "TreatmentPathsView.submit_version": "post-only",
+    "TreatmentPathsView.approve_version": "post-only",
+    "TreatmentPathsView.reject_version": "post-only",
+    "TreatmentPathsView.publish_version": "post-only",
+    # Settlements: everyone reads a case's within their scope; supervisors decide
+    # (test_settlements.py); every step a POST.
+    "SettlementsView.case_settlements": EVERYONE,
+    "SettlementsView.pending": {"admin", "supervisor1"},
+    "SettlementsView.propose": "post-only",
+    "SettlementsView.approve": "post-only",
+    "SettlementsView.reject": "post-only",
+    "SettlementsView.cancel": "post-only",
+    "SettlementApi.case_settlements": EVERYONE,
+    "SettlementApi.pending": {"admin", "supervisor1"},
+    "SettlementApi.": "post-only",
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
@@ -195,6 +226,16 @@ def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url
             promise=PromiseTerms(Decimal("100.00"), date.today() + timedelta(days=3)),
         )
         save_draft(session, to_dict(default_policy()["priority"]), author="analyst")
+        publish_shipped(session, by="analyst")
+        session.add(
+            OutboundMessage(
+                case_id=session.scalar(select(CollectionCase.id)),
+                channel="letter",
+                body="催收函",
+                document=b"a filed letter",
+                document_name="letter-K1.docx",
+            )
+        )
     return app
 
 
@@ -221,6 +262,7 @@ def _bearer(client, username):
 def _urls(app, session):
     case_id = session.scalar(select(CollectionCase.id))
     version_id = session.scalar(select(RulesetVersion.id))
+    path_id = session.scalar(select(TreatmentPath.id))
     pks = {view: session.scalar(select(model.id)) for view, model in ROW_OF_VIEW.items()}
     values = {
         "pk": case_id,
@@ -233,12 +275,16 @@ def _urls(app, session):
         "version": "v1",
         "action_name": "hold",
         "version_id": version_id,
+        "message_id": session.scalar(select(OutboundMessage.id)),
+        "task_id": MISSING_PK,
+        "settlement_id": MISSING_PK,
     }
     # Query strings a page needs to answer 200 rather than 400.
     queries = {
         "CaseBulkView.apply": f"?ids={case_id}",
         "RulesetsView.diff": f"?a={version_id}&b={version_id}",
     }
+    urls_of = {"TreatmentPathsView.show": f"/paths/version/{path_id}"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.endswith("static"):
             continue
@@ -262,6 +308,7 @@ def _urls(app, session):
             url = url.replace(f"<{argument}>", str(values[argument]))
             url = url.replace(f"<string:{argument}>", str(values[argument]))
             url = url.replace(f"<int:{argument}>", str(values[argument]))
+        url = urls_of.get(rule.endpoint, url)
         yield rule.endpoint, url + queries.get(rule.endpoint, "")
 
 
