@@ -37,7 +37,7 @@ def _defaults(table: Table, given: set[str]) -> dict[str, Any]:
 _SEQUENCES: dict[str, str] = {}
 
 
-def _drawn_ids(session: Session, table: Table, count: int) -> list[int]:
+def drawn_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` fresh values of the id sequence of ``table`` (PostgreSQL), in order.
 
     The sequence's name is looked up once and written into the query as a constant: passed as
@@ -69,7 +69,7 @@ def insert_rows(
         return list(session.scalars(query, list(rows)))
     ids: list[int] = []
     if return_ids:
-        ids = _drawn_ids(session, table, len(rows))
+        ids = drawn_ids(session, table, len(rows))
         rows = [{"id": id_, **row} for id_, row in zip(ids, rows, strict=True)]
     given = list(rows[0])
     defaults = _defaults(table, set(given))

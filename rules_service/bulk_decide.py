@@ -240,7 +240,9 @@ def decide_cases(
     )
     if not states:
         return 0, 0, 0
-    staff = Staff(session, loads.current() if loads is not None else None, roster)
+    staff = Staff(session, roster=roster)
+    if loads is not None:
+        staff.share_loads(loads.current(session, staff.collectors))
     outcomes = decide_states(session, policy, states, staff, kinds)
     latest = _latest_decisions(session, first_case_id, last_case_id)
     records = [

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from casedb.delinquency import business_date
 from casedb.importing.writer import key_in
 from casedb.models import (
+    CaseStatus,
     CollectionCase,
     ContactAttempt,
     CreditSnapshot,
@@ -239,11 +240,13 @@ class _Sources:
             "right_party_contacts_30d": row.right_party if row is not None else 0,
         }
 
-    def promise_facts(self, case_id: int) -> dict[str, object]:
+    def promise_facts(self, case_id: int, status: CaseStatus) -> dict[str, object]:
         counts = self.promises.get(case_id, {})
         return {
             "broken_promises": counts.get(PromiseStatus.BROKEN, 0),
-            "promise_pending": counts.get(PromiseStatus.PENDING, 0) > 0,
+            # A promise or an agreed settlement / payment plan (both keep the case promised).
+            "promise_pending": counts.get(PromiseStatus.PENDING, 0) > 0
+            or status == CaseStatus.PROMISED,
         }
 
 
@@ -311,7 +314,7 @@ def facts_of_cases(
             "payment_ratio_vs_history": ratio,
             "days_since_last_payment": days_since_payment,
             "ab_bucket": ab_bucket(case.case_no),
-            **sources.promise_facts(case.id),
+            **sources.promise_facts(case.id, case.status),
             **sources.credit(case.customer_id),
             **sources.contact_facts(case.id, case.opened_on),
         }

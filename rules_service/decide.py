@@ -302,9 +302,8 @@ class Staff:
 
     Built once per case (the relay) or once per chunk of thousands of cases (re-evaluation), so
     choosing collectors costs a few queries per chunk, not per case. A re-evaluating process
-    passes the loads it knew from its previous chunks (``loads``): counting a team's open cases
-    costs as much as deciding the chunk itself, so it is re-read only every few seconds
-    (:class:`LoadBook`), and kept current with the moves the process makes in between.
+    shares the loads of its :class:`LoadBook` (``share_loads``), read for every collector at
+    once every few seconds and kept current with the moves the process makes in between.
     """
 
     def __init__(
@@ -403,6 +402,10 @@ class Staff:
             ),
         )
 
+    def share_loads(self, loads: dict[int, int]) -> None:
+        """Use (and keep current) loads known beyond this transaction (a ``LoadBook``'s)."""
+        self._loads = loads
+
     def moved(self, case_from: int | None, case_to: int | None) -> None:
         """One open case moved between collectors: keep the known loads current."""
         if case_from in self._loads:
@@ -412,19 +415,37 @@ class Staff:
 
 
 class LoadBook:
-    """Collectors' loads shared by the chunks one process re-decides, forgotten every
-    ``max_age`` seconds so that other processes' moves are seen again."""
+    """Every collector's load (open cases) for the chunks one process re-decides: read for all
+    collectors by one aggregate query, re-read every ``max_age`` seconds so that other
+    processes' moves are seen again, and kept current with this process's moves in between.
 
-    def __init__(self, max_age: float = 5.0) -> None:
+    One pass over the open cases costs about what a chunk does; reading the loads collector by
+    collector instead costs more with every case the run updates (each update clears the
+    visibility bits an index-only count relies on), and slowed a million-case run down by half.
+    """
+
+    def __init__(self, max_age: float = 15.0) -> None:
         self.max_age = max_age
         self._loads: dict[int, int] = {}
-        self._read_at = 0.0
+        self._read_at: float | None = None
 
-    def current(self) -> dict[int, int]:
+    def current(self, session: Session, collector_ids: Iterable[int]) -> dict[int, int]:
+        """The loads of every collector (0 for ``collector_ids`` with no open case)."""
         now = time.monotonic()
-        if now - self._read_at > self.max_age:
-            self._loads = {}
+        if self._read_at is None or now - self._read_at > self.max_age:
+            self._loads = dict(
+                session.execute(
+                    select(CollectionCase.collector_id, func.count())
+                    .where(
+                        CollectionCase.collector_id.is_not(None),
+                        CollectionCase.status.in_(OPEN_STATUSES),
+                    )
+                    .group_by(CollectionCase.collector_id)
+                ).all()
+            )
             self._read_at = now
+        for collector_id in collector_ids:
+            self._loads.setdefault(collector_id, 0)
         return self._loads
 
 

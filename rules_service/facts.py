@@ -135,7 +135,10 @@ _CATALOGUE = (
         "违约的还款承诺次数",
     ),
     Fact(
-        "promise_pending", FactType.BOOLEAN, "A promise to pay is pending", "存在未到期的还款承诺"
+        "promise_pending",
+        FactType.BOOLEAN,
+        "A promise to pay or an agreed payment plan is pending",
+        "存在未到期的还款承诺或执行中的还款计划",
     ),
     Fact(
         "consecutive_missed_installments",

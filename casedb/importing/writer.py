@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, func, select, text, update
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from casedb.bulk_insert import drawn_ids
 
 KEY_LOOKUP_CHUNK = 2000
 
@@ -139,14 +141,7 @@ def key_in(session: Session, column: ColumnElement[Any], values: list[Any]) -> C
 
 def _allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     if session.bind.dialect.name == "postgresql":
-        sequence = session.execute(
-            text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
-        ).scalar_one()
-        return list(
-            session.execute(
-                text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count}
-            ).scalars()
-        )
+        return drawn_ids(session, table, count)
     # SQLite: the import's transaction holds the write lock (BEGIN IMMEDIATE), so max+1 is safe.
     start = (session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
     return list(range(start, start + count))

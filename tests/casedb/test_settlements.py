@@ -46,6 +46,7 @@ from casedb.settlements import (
     settle_payments,
 )
 from console import roles
+from rules_service.case_facts import case_facts
 
 TODAY = date(2025, 3, 1)
 PAYMENTS_HEADER = ["txn_no", "loan_no", "amount", "paid_at"]
@@ -475,3 +476,16 @@ def test_cases_with_nothing_left_to_pay_close_as_paid(case, session, run_import)
     k2 = session.scalar(select(CollectionCase).where(CollectionCase.case_no == "K2"))
     assert k2.status is CaseStatus.NEW
     assert close_paid_cases(session, date(2025, 3, 3)) == 0, "closed once"
+
+
+def test_an_active_plan_pauses_the_path_like_a_promise_and_a_broken_one_resumes_it(case, session):
+    """The strategy table reads ``promise_pending``: an agreed plan counts, so the case follows
+    the promise path while it runs and returns to its own when the plan breaks."""
+    assert case_facts(session, case.id, TODAY)["promise_pending"] is False
+    found = plan(session, case, ("2025-03-15", "500"), ("2025-04-15", "500"))
+    assert found.status is SettlementStatus.ACTIVE
+    assert case_facts(session, case.id, TODAY)["promise_pending"] is True
+    resolve_due_settlements(session, date(2025, 3, 18), actor="daily-tick")
+    session.commit()
+    assert found.status is SettlementStatus.BROKEN
+    assert case_facts(session, case.id, date(2025, 3, 18))["promise_pending"] is False
