@@ -1,7 +1,9 @@
 """Inserting thousands of rows in the caller's transaction, as fast as the database allows.
 
 PostgreSQL takes them by COPY over the session's own connection (several times faster than a
-multi-row INSERT, and far less client work); SQLite by one executemany. The rows are plain dicts
+multi-row INSERT, and far less client work), JSON columns encoded by orjson (a chunk of
+re-evaluation writes 32,000 JSON values; the standard library took a tenth of the chunk's
+time); SQLite by one executemany. The rows are plain dicts
 of column values; Python-side column defaults are filled in first, as an INSERT would.
 
 COPY returns nothing, so a caller that needs the new ids (to point other rows at them) gets them
@@ -11,10 +13,10 @@ afterwards would be a query whose plan depends on statistics that lag behind a g
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.orm import Session
 
@@ -82,7 +84,7 @@ def insert_rows(
             values = [*map(row.__getitem__, given), *defaults.values()]
             if json_columns:
                 values = [
-                    json.dumps(value, ensure_ascii=False) if name in json_columns else value
+                    orjson.dumps(value).decode() if name in json_columns else value
                     for name, value in zip(names, values, strict=True)
                 ]
             copy.write_row(values)

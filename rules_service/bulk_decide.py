@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from casedb import audit
@@ -185,10 +185,36 @@ def decide_states(
     return outcomes
 
 
+# PostgreSQL: every changed case in one statement, its values as arrays (an executemany of
+# 2,000 UPDATEs took a seventh of a chunk's time).
+_UPDATE_CASES = text(
+    "UPDATE collection_case AS c SET team_id = v.team_id, collector_id = v.collector_id,"
+    " priority_score = v.priority_score, priority_level = v.priority_level,"
+    " strategy = v.strategy, next_action = v.next_action, updated_at = :now"
+    " FROM unnest(CAST(:id AS integer[]), CAST(:team_id AS integer[]),"
+    " CAST(:collector_id AS integer[]), CAST(:priority_score AS integer[]),"
+    " CAST(:priority_level AS varchar[]), CAST(:strategy AS varchar[]),"
+    " CAST(:next_action AS varchar[]))"
+    " AS v(id, team_id, collector_id, priority_score, priority_level, strategy, next_action)"
+    " WHERE c.id = v.id"
+)
+
+
 def write_changes(session: Session, outcomes: list[Outcome]) -> list[Outcome]:
     """One bulk UPDATE of the cases whose fields changed; returns those outcomes."""
     changed = [o for o in outcomes if o.changes]
-    if changed:
+    if not changed:
+        return changed
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ("id", *CaseState.CHANGEABLE)
+        session.execute(
+            _UPDATE_CASES,
+            {
+                "now": utcnow(),
+                **{name: [getattr(o.state, name) for o in changed] for name in columns},
+            },
+        )
+    else:
         session.execute(
             update(CollectionCase),
             [
