@@ -24,13 +24,14 @@ rows by COPY on PostgreSQL, one audit entry per chunk naming the tasks it create
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, select, text, update
 from sqlalchemy.orm import Session
 
 import config
@@ -71,6 +72,8 @@ RECIPIENT_KINDS: dict[str, tuple[ContactKind, ...]] = {
     "letter": (ContactKind.HOME_ADDRESS, ContactKind.WORK_ADDRESS),
 }
 ESCALATION_ALERT = "task_overdue"
+# Serialises treatment runs on PostgreSQL (a retried job beside a manual `rules treat`).
+RUN_LOCK_KEY = 20051003
 
 
 @dataclass
@@ -86,6 +89,7 @@ class TreatmentResult:
     cancelled: int = 0
     escalated: int = 0
     unknown_paths: dict[str, int] = field(default_factory=dict)
+    skipped: str | None = None
 
     def add(self, other: TreatmentResult) -> None:
         for name in ("cases", "entered", "resumed", "tasks", "messages", "cancelled", "escalated"):
@@ -104,6 +108,7 @@ class TreatmentResult:
             "cancelled": self.cancelled,
             "escalated": self.escalated,
             "unknown_paths": dict(self.unknown_paths),
+            "skipped": self.skipped,
         }
 
 
@@ -143,6 +148,8 @@ _CASE_COLUMNS = (
 
 
 def _cases(session: Session, first: int, last: int) -> list[Any]:
+    """The open cases of the range. Not locked: the run changes no case, only its own rows
+    (progress, tasks, messages), and one run at a time holds the run's lock."""
     query = (
         select(*_CASE_COLUMNS)
         .join(Customer, Customer.id == CollectionCase.customer_id)
@@ -154,26 +161,30 @@ def _cases(session: Session, first: int, last: int) -> list[Any]:
         )
         .order_by(CollectionCase.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=CollectionCase)
     return list(session.execute(query))
+
+
+_PROGRESS_COLUMNS = (
+    TreatmentProgress.id,
+    TreatmentProgress.case_id,
+    TreatmentProgress.path,
+    TreatmentProgress.path_version,
+    TreatmentProgress.entered_on,
+    TreatmentProgress.anchor_on,
+    TreatmentProgress.next_step,
+    TreatmentProgress.current,
+    TreatmentProgress.left_on,
+)
 
 
 def _progress(session: Session, first: int, last: int) -> dict[int, dict[str, dict[str, Any]]]:
     rows = session.execute(
-        select(TreatmentProgress).where(TreatmentProgress.case_id.between(first, last))
-    ).scalars()
+        select(*_PROGRESS_COLUMNS).where(TreatmentProgress.case_id.between(first, last))
+    ).mappings()
     by_case: dict[int, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        by_case.setdefault(row.case_id, {})[row.path] = {
-            "id": row.id,
-            "path_version": row.path_version,
-            "entered_on": row.entered_on,
-            "anchor_on": row.anchor_on,
-            "next_step": row.next_step,
-            "current": row.current,
-            "left_on": row.left_on,
-        }
+        progress = dict(row)
+        by_case.setdefault(progress.pop("case_id"), {})[progress["path"]] = progress
     return by_case
 
 
@@ -229,7 +240,7 @@ def treat_cases(
     promises = _promises(session, first_case_id, last_case_id)
     settings = {"LENDER_NAME": config.LENDER_NAME, "COLLECTION_HOTLINE": config.COLLECTION_HOTLINE}
     new_progress: list[dict[str, Any]] = []
-    changed_progress: list[dict[str, Any]] = []
+    changed_progress: dict[int, dict[str, Any]] = {}  # by progress id
     left: list[tuple[int, str]] = []
     tasks: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -239,7 +250,7 @@ def treat_cases(
         for name, row in mine.items():
             if row["current"] and name != path_name:
                 row.update(current=False, left_on=on)
-                changed_progress.append(row)
+                changed_progress[row["id"]] = row
                 left.append((case.id, name))
         if not path_name or case.on_hold:
             continue
@@ -267,8 +278,7 @@ def treat_cases(
                 row["entered_on"] += away
                 row["anchor_on"] += away
             row.update(current=True, left_on=None, path_version=path.version)
-            if row not in changed_progress:
-                changed_progress.append(row)
+            changed_progress[row["id"]] = row
             result.resumed += 1
         steps = path.document.steps
         created = False
@@ -323,8 +333,8 @@ def treat_cases(
             row["anchor_on"] = day
             row["next_step"] += 1
             created = True
-        if created and "id" in row and row not in changed_progress:
-            changed_progress.append(row)
+        if created and "id" in row:
+            changed_progress[row["id"]] = row
     if left:
         result.cancelled = _cancel_open_tasks(session, left, now)
     if new_progress:
@@ -342,7 +352,7 @@ def treat_cases(
                     "current": row["current"],
                     "left_on": row["left_on"],
                 }
-                for row in changed_progress
+                for row in changed_progress.values()
             ],
         )
     if tasks:
@@ -427,29 +437,36 @@ def cancel_tasks_of_ended_cases(session: Session, now: datetime) -> int:
 
 
 def escalate_overdue_tasks(session: Session, now: datetime) -> int:
-    """Raise a ``task_overdue`` alert for each open manual task past its escalation time."""
-    overdue = session.execute(
-        select(
-            CaseTask.id,
-            CaseTask.case_id,
-            CaseTask.path,
-            CaseTask.path_version,
-            CaseTask.step,
-            CaseTask.action,
-            CaseTask.due_at,
-            CaseTask.escalate_after_hours,
-        ).where(
-            CaseTask.status == TaskStatus.OPEN,
-            CaseTask.escalated_at.is_(None),
-            CaseTask.escalate_after_hours.is_not(None),
-            CaseTask.due_at <= now,
-        )
+    """Raise a ``task_overdue`` alert for each open manual task past its escalation time.
+
+    One indexed query per escalation time in use (a handful: 24, 48, 72 hours...), each reading
+    only the tasks due before ``now`` minus that time, so a million open tasks are not read."""
+    open_task = and_(
+        CaseTask.status == TaskStatus.OPEN,
+        CaseTask.escalated_at.is_(None),
+        CaseTask.escalate_after_hours.is_not(None),
+    )
+    hours_in_use = session.scalars(
+        select(CaseTask.escalate_after_hours).where(open_task).distinct()
     ).all()
-    late = [
-        row
-        for row in overdue
-        if _aware(row.due_at) + timedelta(hours=row.escalate_after_hours) <= now
-    ]
+    late = []
+    for hours in hours_in_use:
+        late += session.execute(
+            select(
+                CaseTask.id,
+                CaseTask.case_id,
+                CaseTask.path,
+                CaseTask.path_version,
+                CaseTask.step,
+                CaseTask.action,
+                CaseTask.due_at,
+                CaseTask.escalate_after_hours,
+            ).where(
+                open_task,
+                CaseTask.escalate_after_hours == hours,
+                CaseTask.due_at <= now - timedelta(hours=hours),
+            )
+        ).all()
     if not late:
         return 0
     session.execute(
@@ -509,6 +526,34 @@ def run_treatment(
     ended cases cancelled and the overdue ones escalated. Rerunning a day adds nothing."""
     now = now or utcnow()
     result = TreatmentResult(on)
+    with _one_run_at_a_time(engine) as running:
+        if not running:
+            log.warning("a treatment run is already going: this one does nothing")
+            result.skipped = "another treatment run holds the lock"
+            return result
+        return _run(engine, on, now, chunk_size, result)
+
+
+@contextmanager
+def _one_run_at_a_time(engine: Engine) -> Iterator[bool]:
+    """PostgreSQL: a session advisory lock for the run's length (SQLite has one writer)."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as connection:
+        held = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY})
+        connection.commit()
+        try:
+            yield bool(held)
+        finally:
+            if held:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+                connection.commit()
+
+
+def _run(
+    engine: Engine, on: date, now: datetime, chunk_size: int, result: TreatmentResult
+) -> TreatmentResult:
     with Session(engine) as session:
         paths = published_paths(session)
         low, high = session.execute(

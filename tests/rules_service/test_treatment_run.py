@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 import config
@@ -25,7 +26,7 @@ from casedb.models import (
 )
 from rules_service.daily_tick import TICK_QUEUE, TREATMENT_CRON_NAME, schedule
 from rules_service.treatment_paths import approve, publish, save_draft, submit
-from rules_service.treatment_run import due_at, run_treatment
+from rules_service.treatment_run import RUN_LOCK_KEY, due_at, run_treatment
 from tests.rules_service.test_service import many_cases
 
 DAY0 = date(2026, 3, 2)
@@ -271,3 +272,18 @@ def test_the_scheduler_enqueues_the_treatment_run_for_the_business_date(
     assert job.return_value()["on"] == DAY0.isoformat()
     assert job.return_value()["tasks"] == 1
     assert tasks(engine) == [("S1", "sms_reminder", "done")]
+
+
+def test_a_second_run_while_one_is_going_does_nothing(engine, run_import):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one run at a time is PostgreSQL's advisory lock; SQLite has one writer")
+    many_cases(run_import, 1)
+    publish_path(engine, path_document())
+    put_on(engine, "m2_calls")
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": RUN_LOCK_KEY})
+        result = run_treatment(engine, DAY0, at(DAY0))
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+    assert result.skipped and result.tasks == 0
+    assert tasks(engine) == []
+    assert run_treatment(engine, DAY0, at(DAY0)).tasks == 1
