@@ -38,6 +38,8 @@ migrate: install
 demo: migrate
 	$(PY) run.py demo
 	$(PY) run.py rules publish-defaults
+	$(PY) run.py rules run --once
+	$(PY) run.py rules treat
 
 run: demo
 	$(PY) run.py serve
