@@ -118,6 +118,15 @@ def due_at(day: date) -> datetime:
     return local.astimezone(ZoneInfo("UTC"))
 
 
+def business_now(on: date) -> datetime:
+    """The run's clock: now, but never past the end of the business date, so a database pinned
+    to an earlier date (a demo, a replay) does not find every task years overdue."""
+    end_of_day = datetime.combine(
+        on + timedelta(days=1), time(0), ZoneInfo(config.DEFAULT_TIMEZONE)
+    ).astimezone(ZoneInfo("UTC"))
+    return min(utcnow(), end_of_day)
+
+
 def _day_of(step: Step, progress: Mapping[str, Any]) -> date:
     anchor = progress["entered_on"] if step.after == "entry" else progress["anchor_on"]
     return anchor + timedelta(days=step.offset_days)
@@ -524,7 +533,7 @@ def run_treatment(
 ) -> TreatmentResult:
     """The daily run over every open case, one chunk of ids per transaction, then the tasks of
     ended cases cancelled and the overdue ones escalated. Rerunning a day adds nothing."""
-    now = now or utcnow()
+    now = now or business_now(on)
     result = TreatmentResult(on)
     with _one_run_at_a_time(engine) as running:
         if not running:

@@ -26,7 +26,7 @@ from casedb.models import (
 )
 from rules_service.daily_tick import TICK_QUEUE, TREATMENT_CRON_NAME, schedule
 from rules_service.treatment_paths import approve, publish, save_draft, submit
-from rules_service.treatment_run import RUN_LOCK_KEY, due_at, run_treatment
+from rules_service.treatment_run import RUN_LOCK_KEY, business_now, due_at, run_treatment
 from tests.rules_service.test_service import many_cases
 
 DAY0 = date(2026, 3, 2)
@@ -287,3 +287,17 @@ def test_a_second_run_while_one_is_going_does_nothing(engine, run_import):
     assert result.skipped and result.tasks == 0
     assert tasks(engine) == []
     assert run_treatment(engine, DAY0, at(DAY0)).tasks == 1
+
+
+def test_a_database_pinned_to_a_past_date_does_not_find_its_tasks_years_overdue(engine, run_import):
+    many_cases(run_import, 1)
+    publish_path(engine, path_document())
+    put_on(engine, "m2_calls")
+    run_treatment(engine, DAY0)  # the clock: now, but no later than the end of DAY0
+    day2 = DAY0 + timedelta(days=2)
+    # The call falls due at 09:00 on day 2: by the end of that day it is 15 h late (not 24),
+    # by the end of the next 39 h (escalated once).
+    assert run_treatment(engine, day2).escalated == 0
+    assert run_treatment(engine, day2 + timedelta(days=1)).escalated == 1
+    assert run_treatment(engine, day2 + timedelta(days=2)).escalated == 0
+    assert business_now(DAY0) < datetime.now(UTC)
