@@ -55,6 +55,9 @@ TASK_DUE_HOUR = int(_env("TASK_DUE_HOUR", "9"))
 OUTBOUND_SENDER = _env("OUTBOUND_SENDER", "casedb.outbound:OutboxTableSender")
 # Time zone assumed for a debtor whose region gives none.
 DEFAULT_TIMEZONE = _env("DEFAULT_TIMEZONE", "Asia/Shanghai")
+# The compliance policy every outbound contact is checked against: "CN" (China) or "US-RegF"
+# (FDCPA and Regulation F); its published version, or the shipped preset until one is published.
+COMPLIANCE_POLICY = _env("COMPLIANCE_POLICY", "CN")
 # Rows validated and written per database round trip during an import.
 IMPORT_BATCH_SIZE = int(_env("IMPORT_BATCH_SIZE", "25000"))
 # Where import error files (one row per rejected cell) are written.

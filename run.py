@@ -11,6 +11,9 @@ python run.py search TEXT        find cases by name, phone, ID number, case or l
 python run.py rules run          the rules service: consume the outbox, decide, write back
 python run.py rules tick         move DPD and buckets to today (or --date) and re-decide cases
 python run.py rules reevaluate   decide every open case again (publishing a version does this)
+python run.py compliance replay FILE.json   re-judge a contact history against a policy
+python run.py compliance script FILE|-      audit a script, SMS or letter text
+python run.py compliance check --case K1    ask the contact gate about a contact on a case
 """
 
 from __future__ import annotations
@@ -296,7 +299,8 @@ def outbound_send(once: bool, poll: float) -> None:
     import logging  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
-    from casedb.outbound import basic_gate, load_sender, run_sender  # noqa: PLC0415
+    from casedb.compliance.contact_gate import outbound_gate  # noqa: PLC0415
+    from casedb.outbound import load_sender, run_sender  # noqa: PLC0415
     from casedb.session import default_engine  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -305,7 +309,7 @@ def outbound_send(once: bool, poll: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     sender = load_sender(config.OUTBOUND_SENDER, engine=engine)
-    run_sender(engine, sender, once=once, poll_seconds=poll, stop=stop, gate=basic_gate)
+    run_sender(engine, sender, once=once, poll_seconds=poll, stop=stop, gate=outbound_gate)
 
 
 @cli.group()
@@ -440,8 +444,12 @@ def rules_publish(files: tuple[Path, ...], by: str) -> None:
 @rules.command("publish-defaults")
 @click.option("--by", default="cli", show_default=True)
 def rules_publish_defaults(by: str) -> None:
-    """Publish the tables and treatment paths shipped in rulesets/ (idempotent)."""
+    """Publish the tables, treatment paths and compliance policies shipped in rulesets/
+    (idempotent)."""
     from casedb.session import transaction  # noqa: PLC0415
+    from rules_service.compliance_policies import (  # noqa: PLC0415
+        publish_shipped as publish_policies,
+    )
     from rules_service.policy import publish_defaults  # noqa: PLC0415
     from rules_service.treatment_paths import publish_shipped  # noqa: PLC0415
 
@@ -449,6 +457,7 @@ def rules_publish_defaults(by: str) -> None:
         session.info["actor"] = by
         lines = [_published_line(p) for p in publish_defaults(session, by)]
         lines += [f"{path} published (treatment path)" for path in publish_shipped(session, by)]
+        lines += [f"{p} published (compliance policy)" for p in publish_policies(session, by)]
     click.echo("\n".join(lines))
 
 
@@ -511,6 +520,104 @@ def _safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split("@")[-1]
+
+
+@cli.group()
+def compliance() -> None:
+    """The compliance engine: the contact gate, audit replay and the script audit."""
+
+
+def _policy_resolver() -> object:
+    """Policies by name: the published version in the database, or the shipped preset when
+    there is no database to ask."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from casedb.compliance.contact_gate import active_policy  # noqa: PLC0415
+    from casedb.compliance.policy import shipped_policy  # noqa: PLC0415
+    from casedb.session import session_factory  # noqa: PLC0415
+
+    def resolve(name: str) -> object:
+        try:
+            with session_factory()() as session:
+                return active_policy(session, name)
+        except SQLAlchemyError:
+            return shipped_policy(name)
+
+    return resolve
+
+
+@compliance.command("replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="default: stdout")
+def compliance_replay(file: Path, out: Path | None) -> None:
+    """Re-judge every contact in FILE (JSON: policy, debtors, events) by the events before it;
+    prints a JSON array of {id, verdict, rules}. Streams: a million contacts fit in memory."""
+    from casedb.compliance.replay import ReplayError, replay_file  # noqa: PLC0415
+
+    handle = out.open("w", encoding="utf-8") if out else sys.stdout
+    try:
+        judged = replay_file(file, handle, _policy_resolver())
+    except ReplayError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        if out:
+            handle.close()
+    click.echo(f"{judged} contacts judged", err=True)
+
+
+@compliance.command("script")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--lawful", multiple=True, help="an action the lender really takes, e.g. lawsuit")
+@click.option("--third-party", is_flag=True, help="the text goes to someone other than the debtor")
+def compliance_script(
+    file: click.utils.LazyFile, lawful: tuple[str, ...], third_party: bool
+) -> None:
+    """Audit a script, SMS or letter (FILE, or - for stdin): pass, warn or block, with every
+    finding's category, matched text, span and rule. Exit status 1 when blocked."""
+    import json  # noqa: PLC0415
+
+    from casedb.compliance.script_audit import audit_script  # noqa: PLC0415
+
+    audit = audit_script(file.read(), lawful_actions=lawful, to_third_party=third_party)
+    click.echo(json.dumps(audit.as_dict(), ensure_ascii=False, indent=2))
+    if audit.verdict == "block":
+        sys.exit(1)
+
+
+@compliance.command("check")
+@click.option("--case", "case_ref", required=True, help="case id or case number")
+@click.option("--channel", default="call", show_default=True)
+@click.option("--party", default="debtor", show_default=True)
+@click.option("--at", "moment", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]))
+@click.option("--text", default="", help="the text to be sent or said")
+@click.option("--by", default="cli", show_default=True, help="who asks (compliance log)")
+def compliance_check(
+    case_ref: str, channel: str, party: str, moment: datetime | None, text: str, by: str
+) -> None:
+    """Ask the gate whether a contact on a case may happen (now, or --at); the answer is logged."""
+    import json  # noqa: PLC0415
+
+    from sqlalchemy import or_, select  # noqa: PLC0415
+
+    from casedb.compliance.contact_gate import ContactRequest, check_contact  # noqa: PLC0415
+    from casedb.models import CollectionCase  # noqa: PLC0415
+    from casedb.session import transaction  # noqa: PLC0415
+
+    with transaction() as session:
+        session.info["actor"] = by
+        case = session.scalar(
+            select(CollectionCase).where(
+                or_(
+                    CollectionCase.case_no == case_ref,
+                    CollectionCase.id == (int(case_ref) if case_ref.isdigit() else -1),
+                )
+            )
+        )
+        if case is None:
+            raise click.ClickException(f"no case {case_ref}")
+        request = ContactRequest(channel=channel, party=party, text=text, at=moment)
+        verdict = check_contact(session, case, request, actor=by, origin="api")
+        click.echo(json.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

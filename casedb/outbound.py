@@ -98,8 +98,17 @@ class Sender(Protocol):
     def delivered(self, key: str) -> str | None: ...
 
 
-# The compliance gate: the reason a message must not go out now, or None to let it through.
-Gate = Callable[[Session, OutboundMessage], str | None]
+@dataclass(frozen=True)
+class Hold:
+    """The gate's "not now": the message waits, queued, until ``until`` and is asked again."""
+
+    reason: str
+    until: datetime
+
+
+# The compliance gate: asked with the moment of sending; the reason a message must never go
+# out, a ``Hold`` for one that must wait, or None to let it through.
+Gate = Callable[[Session, OutboundMessage, datetime], "str | Hold | None"]
 
 
 @dataclass
@@ -113,10 +122,12 @@ class DeliveryResult:
     failed: int = 0
     blocked: int = 0
     recovered: int = 0
+    # Held by the gate until a later time (quiet hours, a daily cap) and still queued.
+    held: int = 0
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retried + self.failed + self.blocked
+        return self.sent + self.retried + self.failed + self.blocked + self.held
 
 
 def idempotency_key(message_id: int) -> str:
@@ -210,7 +221,7 @@ def load_sender(spec: str, **kwargs: Any) -> Sender:
     return sender
 
 
-def basic_gate(session: Session, message: OutboundMessage) -> str | None:
+def basic_gate(session: Session, message: OutboundMessage, now: datetime) -> str | None:
     """The checks every message passes whatever the compliance rules say: someone to send it
     to, and a case still open and not on hold (a case paid off overnight gets no reminder)."""
     if not message.recipient:
@@ -376,12 +387,17 @@ def _claim(
         claimed = []
         for message in due:
             try:
-                reason = gate(session, message) if gate is not None else None
+                reason = gate(session, message, now) if gate is not None else None
             except Exception as error:  # fail closed: not sent, asked again after a wait
                 log.exception("outbound: the compliance gate failed on message %s", message.id)
                 message.next_attempt_at = now + backoff(1)
                 message.last_error = f"compliance gate failed: {type(error).__name__}: {error}"
                 result.retried += 1
+                continue
+            if isinstance(reason, Hold):
+                message.next_attempt_at = reason.until
+                message.last_error = reason.reason[:_MAX_ERROR]
+                result.held += 1
                 continue
             if reason is not None:
                 message.status = MessageStatus.BLOCKED

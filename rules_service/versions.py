@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from casedb.models import PublishedRuleset, RulesetVersion, TreatmentPath, VersionStatus
+from casedb.models import (
+    CompliancePolicyVersion,
+    PublishedRuleset,
+    RulesetVersion,
+    TreatmentPath,
+    VersionStatus,
+)
 from casedb.types import utcnow
 from rules_service.decision_table import DecisionTable, Kind, checksum, from_json, to_dict
 from rules_service.reevaluation import request_reevaluation
@@ -157,12 +163,12 @@ def submit(session: Session, version: RulesetVersion, by: str) -> RulesetVersion
     return version
 
 
-V = TypeVar("V", RulesetVersion, TreatmentPath)
+V = TypeVar("V", RulesetVersion, TreatmentPath, CompliancePolicyVersion)
 
 
 def approve(session: Session, version: V, by: str) -> V:
-    """The checker's approval: never the version's author or submitter (decision tables and
-    treatment paths alike)."""
+    """The checker's approval: never the version's author or submitter (decision tables,
+    treatment paths and compliance policies alike)."""
     if version.status is not VersionStatus.SUBMITTED:
         raise LifecycleError(f"{version} is {version.status.value}, not submitted")
     if by in (version.author, version.submitted_by):

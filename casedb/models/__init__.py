@@ -21,6 +21,7 @@ from casedb.models.cases import (
     PromiseStatus,
     PromiseToPay,
 )
+from casedb.models.compliance import ComplianceCheck, CompliancePolicyVersion, DebtorInstruction
 from casedb.models.credit import ConsumptionSummary, CreditSnapshot, CreditSource
 from casedb.models.customers import (
     Consent,
@@ -76,6 +77,8 @@ __all__ = [
     "Channel",
     "CollectionCase",
     "Collector",
+    "ComplianceCheck",
+    "CompliancePolicyVersion",
     "Consent",
     "ConsumptionSummary",
     "ContactAttempt",
@@ -84,6 +87,7 @@ __all__ = [
     "CreditSnapshot",
     "CreditSource",
     "Customer",
+    "DebtorInstruction",
     "Direction",
     "EventKind",
     "ImportBatch",

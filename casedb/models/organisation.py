@@ -16,6 +16,9 @@ class Team(Timestamps, Base):
     name: Mapped[str] = mapped_column(name_text())
     region: Mapped[str | None] = mapped_column(String(64))
     supervisor_username: Mapped[str | None] = mapped_column(String(64))
+    # The collection agency the team belongs to; None: the lender's own staff. Reg F counts
+    # calls per debt collector (each agency apart); CN caps count lender and agencies together.
+    agency: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
 
     # A team with collectors cannot be deleted (the foreign key refuses it); never orphan them.

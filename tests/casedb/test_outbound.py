@@ -317,7 +317,9 @@ def test_the_compliance_gate_blocks_with_its_reason_and_nothing_is_sent(engine, 
     gateway = Gateway()
     seen: list[tuple[int, bool]] = []
 
-    def outside_contact_hours(gate_session: Session, message: OutboundMessage) -> str | None:
+    def outside_contact_hours(
+        gate_session: Session, message: OutboundMessage, now: datetime
+    ) -> str | None:
         seen.append((message.id, gate_session.get(CollectionCase, message.case_id) is not None))
         return (
             "SMS outside permitted contact hours (08:00-21:00)"

@@ -1,0 +1,1 @@
+"""The compliance engine: contact gate, policies, script audit, replay."""
