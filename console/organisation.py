@@ -41,11 +41,11 @@ class TeamView(ModelView):
     route_base = "/teams"
     base_filters = [["id", TeamScope, lambda: None]]
     base_order = ("code", "asc")
-    list_columns = ["code", "name", "region", "supervisor_username", "active"]
+    list_columns = ["code", "name", "region", "agency", "supervisor_username", "active"]
     show_columns = list_columns
     add_columns = list_columns
-    edit_columns = ["name", "region", "supervisor_username", "active"]
-    search_columns = ["code", "name", "region", "supervisor_username", "active"]
+    edit_columns = ["name", "region", "agency", "supervisor_username", "active"]
+    search_columns = ["code", "name", "region", "agency", "supervisor_username", "active"]
     add_form_extra_fields = edit_form_extra_fields = {"active": active_field()}
     list_title = lazy_gettext("Teams")
     show_title = lazy_gettext("Team")
@@ -55,8 +55,16 @@ class TeamView(ModelView):
         "code": lazy_gettext("Team code"),
         "name": lazy_gettext("Team"),
         "region": lazy_gettext("Region"),
+        "agency": lazy_gettext("Collection agency"),
         "supervisor_username": lazy_gettext("Supervisor login"),
         "active": lazy_gettext("Active"),
+    }
+    description_columns = {
+        "agency": lazy_gettext(
+            "The outside collection agency this team works for; empty for the lender's own staff. "
+            "The compliance gate counts each agency's calls apart under Regulation F and together "
+            "with the lender's under the CN rules."
+        )
     }
 
     def pre_add(self, item: Team) -> None:

@@ -49,6 +49,7 @@ from casedb.outbound import Hold, basic_gate
 # the look-back window, and the bound that keeps a runaway history from slowing the gate.
 MAX_RECENT_CONTACTS = 2000
 ORIGINS = ("click", "automated", "api", "note")
+UNANSWERED_OUTCOMES = (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL, Outcome.NOT_IN_SERVICE)
 REPLAY_OUTCOMES = {
     **dict.fromkeys(RIGHT_PARTY_OUTCOMES, "conversation"),
     Outcome.THIRD_PARTY_REACHED: "conversation",
@@ -222,13 +223,14 @@ def history_of(
     for event in events:
         history.record(event)
     if target is not None and target.startswith("tp:"):
-        # Contacts with this person before the window count toward "only once" too.
+        # Communications with this person before the window count toward "only once" too.
         earlier = session.scalar(
             select(func.count())
             .select_from(ContactAttempt)
             .where(
                 ContactAttempt.third_party_contact_id == int(target[3:]),
                 ContactAttempt.direction == "outbound",
+                ContactAttempt.outcome.not_in(UNANSWERED_OUTCOMES),
                 ContactAttempt.started_at <= at - DEFAULT_MEMORY,
             )
         )

@@ -35,6 +35,11 @@ _RANK = {ALLOWED: 0, REVIEW: 1, BLOCKED: 2}
 # Debtor-side people a Reg F call count never includes (1006.6(d)(1)(ii)-(vi)): the consumer's
 # attorney and the like; a conversation with them is not one with the consumer either.
 EXCLUDED_PARTIES = frozenset({"attorney"})
+# A debtor who writes in at an hour the rules close may be answered once at that hour: within
+# this time of their message (comment 6(b)(1)-2).
+REPLY_AT_THE_HOUR = timedelta(hours=1)
+# Calls nobody answered: what a quick redial repeats (busy and dead numbers never connected).
+RANG_UNANSWERED = frozenset({"no_answer", "voicemail"})
 # The longest look-back of any count: the CN "debtor unreachable" window, with a margin.
 DEFAULT_MEMORY = timedelta(days=32)
 
@@ -95,14 +100,17 @@ class DebtorHistory:
     contacts: deque[Contact] = field(default_factory=deque)
     # Standing instructions: kept whatever their age, as they hold until revoked.
     ceased: list[Instruction] = field(default_factory=list)
-    opt_outs: dict[str, datetime] = field(default_factory=dict)
+    # (channel, target) → when; target None: the whole channel (one number or address otherwise).
+    opt_outs: dict[tuple[str, str | None], datetime] = field(default_factory=dict)
     represented_at: datetime | None = None
     refusals: list[Instruction] = field(default_factory=list)
     consents: deque[Instruction] = field(default_factory=deque)
     agreements: set[str] = field(default_factory=set)
-    # Replies owed on an opted-out channel because the debtor wrote in on it (1006.14(h)(2)(ii)).
-    replies_owed: dict[str, int] = field(default_factory=dict)
-    # All-time contacts with each third party, which the "only once" rule counts.
+    # The debtor wrote or called in on a channel: one reply on it is owed (Reg F 1006.14(h)(2)(ii),
+    # comments 6(b)(1)-2 and 6(b)(2)-1), whatever the opt-outs, representation or the hour.
+    replies_owed: dict[str, datetime] = field(default_factory=dict)
+    # All-time communications with each third party (attempts nobody answered are not), which
+    # the "only once" rule counts.
     third_party_contacts: dict[tuple[str, str | None], int] = field(default_factory=dict)
     last_debtor_conversation: datetime | None = None
 
@@ -121,14 +129,14 @@ class DebtorHistory:
         while self.consents and self.consents[0].at < cutoff:
             self.consents.popleft()
         if contact.direction == "inbound":
-            if contact.channel in self.opt_outs:
-                self.replies_owed[contact.channel] = 1
+            if contact.party == "debtor":
+                self.replies_owed[contact.channel] = contact.at
             if contact.party == "debtor" and contact.outcome == "conversation":
                 self.last_debtor_conversation = contact.at
             return
         if contact.channel in self.replies_owed:
             self.replies_owed.pop(contact.channel)
-        if contact.party in THIRD_PARTIES:
+        if contact.party in THIRD_PARTIES and contact.outcome not in UNANSWERED:
             key = (contact.party, contact.target)
             self.third_party_contacts[key] = self.third_party_contacts.get(key, 0) + 1
         if contact.party == "debtor" and contact.outcome == "conversation":
@@ -139,7 +147,7 @@ class DebtorHistory:
         if kind == "cease":
             self.ceased.append(instruction)
         elif kind == "opt_out" and instruction.channel:
-            self.opt_outs[instruction.channel] = instruction.at
+            self.opt_outs[(instruction.channel, instruction.target)] = instruction.at
             self.replies_owed.pop(instruction.channel, None)
         elif kind == "represented":
             self.represented_at = instruction.at
@@ -238,8 +246,23 @@ class _Judgement:
     def debts_shared(self, contact: Contact, debt: str) -> bool:
         return not contact.debts or not self.contact.debts or debt in contact.debts
 
+    def same_person(self, contact: Contact) -> bool:
+        """Reg F counts calls "to a particular person": the debtor, or one third party."""
+        if self.contact.party == "debtor":
+            return contact.party == "debtor"
+        return contact.party == self.contact.party and contact.target == self.contact.target
+
+    def reply_owed(self, within: timedelta | None = None) -> bool:
+        """The debtor wrote or called in on this channel and has not had their one reply."""
+        since = self.history.replies_owed.get(self.contact.channel)
+        if since is None or self.contact.party != "debtor":
+            return False
+        return within is None or self.contact.at - since <= within
+
     def consented(self, call: Contact, debt: str | None, window: timedelta) -> bool:
-        """Reg F 1006.14(b)(3)(i): a call placed within seven days of consent given directly."""
+        """Reg F 1006.14(b)(3)(i): a call placed within seven days of consent given directly to
+        this debt collector; the consent ends early with the telephone conversation it was
+        for (comment 14(b)(3)(i)-2)."""
         for consent in self.history.consents:
             if consent.channel not in (None, "call"):
                 continue
@@ -248,7 +271,17 @@ class _Judgement:
             if consent.agent not in (None, call.agent):
                 continue
             first_day = self.day(consent.at)
-            if consent.at <= call.at and self.day(call.at) < first_day + window:
+            if not (consent.at <= call.at and self.day(call.at) < first_day + window):
+                continue
+            ended = any(
+                consent.at < c.at < call.at
+                and c.channel == "call"
+                and c.outcome == "conversation"
+                and c.agent == call.agent
+                and c.party == call.party
+                for c in self.history.contacts
+            )
+            if not ended:
                 return True
         return False
 
@@ -257,10 +290,11 @@ def _time_of_day(j: _Judgement, rule: Rule, windows: list[TimeWindow], what: str
     contact = j.contact
     if contact.channel not in rule.params.get("channels", ()) or contact.direction != "outbound":
         return
-    if "late_hours" in j.history.agreements:
+    if "late_hours" in j.history.agreements or j.reply_owed(REPLY_AT_THE_HOUR):
         return
     if any(
         c.consent_for is not None
+        and c.agent in (None, contact.agent)
         and c.consent_for <= contact.at < c.consent_for + timedelta(hours=1)
         for c in j.history.consents
     ):
@@ -352,7 +386,7 @@ def _rapid_redial(j: _Judgement, rule: Rule) -> None:
     since = contact.at - timedelta(minutes=rule.params["minutes"])
     for c in j.prior_outbound_calls():
         if (
-            c.outcome in UNANSWERED
+            c.outcome in RANG_UNANSWERED
             and c.party == contact.party
             and c.target == contact.target
             and since < c.at <= contact.at
@@ -378,7 +412,7 @@ def _counted_calls(j: _Judgement, debt: str | None) -> list[Contact]:
     return [
         c
         for c in j.prior_outbound_calls()
-        if c.party == "debtor"
+        if j.same_person(c)
         and j.same_collector(c)
         and (debt is None or j.debts_shared(c, debt))
         and c.outcome not in NOT_CONNECTED
@@ -393,7 +427,7 @@ def _call_excluded(j: _Judgement, debt: str | None) -> bool:
     contact = j.contact
     if contact.channel != "call" or contact.direction != "outbound":
         return True
-    if contact.party != "debtor":
+    if contact.party in EXCLUDED_PARTIES:
         return True
     window = timedelta(days=j.policy.rules.get("consent_window", _DEFAULT_CONSENT).params["days"])
     return j.consented(contact, debt, window)
@@ -432,7 +466,7 @@ def _call_after_conversation(j: _Judgement, rule: Rule) -> None:
             c
             for c in j.history.contacts
             if c.channel == "call"
-            and c.party == "debtor"
+            and j.same_person(c)
             and c.outcome == "conversation"
             and j.same_collector(c)
             and (debt is None or j.debts_shared(c, debt))
@@ -469,11 +503,12 @@ def _cease(j: _Judgement, rule: Rule) -> None:
 
 def _opt_out(j: _Judgement, rule: Rule) -> None:
     contact = j.contact
-    if contact.direction != "outbound" or contact.channel not in j.history.opt_outs:
+    opted = j.history.opt_outs.get((contact.channel, None)) or j.history.opt_outs.get(
+        (contact.channel, contact.target)
+    )
+    if contact.direction != "outbound" or opted is None or j.reply_owed():
         return
-    if j.history.replies_owed.get(contact.channel):
-        return
-    since = local(j.history.opt_outs[contact.channel], j.debtor.home)
+    since = local(opted, j.debtor.home)
     j.flag(
         rule,
         f"the debtor opted out of {contact.channel} on {since:%Y-%m-%d}",
@@ -483,7 +518,7 @@ def _opt_out(j: _Judgement, rule: Rule) -> None:
 
 def _represented(j: _Judgement, rule: Rule) -> None:
     contact = j.contact
-    if contact.direction != "outbound" or contact.party != "debtor":
+    if contact.direction != "outbound" or contact.party != "debtor" or j.reply_owed():
         return
     if j.history.represented_at is not None:
         j.flag(

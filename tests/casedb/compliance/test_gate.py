@@ -193,7 +193,7 @@ def test_a_second_unanswered_call_within_five_minutes_is_flagged_for_review_not_
 def test_an_emergency_contact_only_when_the_debtor_cannot_be_reached():
     history = debtor()
     day = local(SHANGHAI, 2025, 3, 4, 9)
-    ask = dict(party="emergency_contact", target="tp:7")
+    ask = {"party": "emergency_contact", "target": "tp:7"}
     assert "third_party_debtor_reachable" in rules_of(judge(contact(day, **ask), history, CN))
     for n in range(3):
         history.record(contact(day + timedelta(hours=n), outcome="no_answer", target="cp:1"))
@@ -318,7 +318,7 @@ def test_reg_f_a_third_party_is_contacted_once_for_location_information():
     at = local(CHICAGO, 2024, 3, 5, 10)
     assert judge(contact(at, party="third_party", target="tp:1"), history, US).verdict == "allowed"
     history.record(contact(at, party="third_party", target="tp:1", outcome="conversation"))
-    again = judge(contact(at + timedelta(days=3), party="third_party", target="tp:1"), history, US)
+    again = judge(contact(at + timedelta(days=10), party="third_party", target="tp:1"), history, US)
     assert again.verdict == "review" and "third_party_repeat" in rules_of(again)
 
 
@@ -358,8 +358,6 @@ def test_every_shipped_rule_cites_a_source_in_the_knowledge_base():
     from pathlib import Path  # noqa: PLC0415
 
     path = Path(__file__).resolve().parents[3] / "rulesets" / "compliance" / "sources.json"
-    if not path.exists():
-        pytest.skip("the knowledge base is not written yet")
     known = {source["id"] for source in json.loads(path.read_text(encoding="utf-8"))["sources"]}
     for policy in (CN, US):
         for rule in policy.rules.values():
