@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import config
 from casedb.merge_fields import TemplateError, fields_of
 from casedb.models import TreatmentPath, VersionStatus
 from casedb.types import utcnow
@@ -169,9 +170,35 @@ def _template(raw: Any, step: str, automated: bool, action: str) -> dict[str, di
                     step,
                     error.field or f"template.{language}.{part}",
                 ) from None
+        for part, value in (("subject", subject), ("body", body)):
+            if blocked := _script_findings(value):
+                raise PathError(
+                    f"step {step}, template.{language}.{part}: the script audit blocks it "
+                    f"({blocked})",
+                    step,
+                    f"template.{language}.{part}",
+                )
         if subject or body:
             template[language] = {"subject": subject, "body": body}
     return template
+
+
+def _script_findings(text: str) -> str | None:
+    """What the script audit blocks in a template, under the lawful actions of the policy in
+    force; templates are audited when saved, so a threatening step never reaches a debtor."""
+    if not text.strip():
+        return None
+    from casedb.compliance.policy import shipped_policy  # noqa: PLC0415
+    from casedb.compliance.script_audit import audit_script  # noqa: PLC0415
+
+    script = shipped_policy(config.COMPLIANCE_POLICY).rules.get("script")
+    lawful = script.params["lawful_actions"] if script is not None else ()
+    audit = audit_script(text, lawful_actions=lawful)
+    if audit.verdict != "block":
+        return None
+    return "; ".join(
+        f"{f.category}: “{f.text}” ({f.source})" for f in audit.findings if f.severity == "block"
+    )
 
 
 def parse_path(document: Mapping[str, Any] | str) -> PathDocument:

@@ -136,6 +136,15 @@ def _rule(rule_id: str, raw: object, base: Rule | None = None) -> Rule:
             params[name] = base.params[name]
         else:
             params[name] = _parameter(rule_id, name, kind, default)
+    if rule_id == "script":
+        from casedb.compliance.script_audit import LAWFUL_ACTIONS  # noqa: PLC0415
+
+        unknown = sorted(set(params["lawful_actions"]) - set(LAWFUL_ACTIONS))
+        if unknown:
+            raise PolicyError(
+                f"rule 'script', parameter 'lawful_actions': {unknown[0]!r} is not one of "
+                f"{', '.join(sorted(LAWFUL_ACTIONS))}"
+            )
     sources = raw.get("source", list(base.sources) if base else [])
     if isinstance(sources, str):
         sources = [sources]

@@ -195,6 +195,33 @@ def test_an_unknown_merge_field_is_refused_by_name():
     assert "custmer_name" in str(error) and "S1" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("language", "body", "found"),
+    [
+        ("zh", "{customer_name}您好，再不还款明天就让警察上门抓你。", "警察"),
+        ("en", "Pay today or we will have you arrested, {customer_name}.", "arrested"),
+        ("zh", "{customer_name}您好，请把钱转到我的私人微信。", "微信"),
+    ],
+)
+def test_a_template_the_script_audit_blocks_cannot_be_saved(language, body, found):
+    doc = document()
+    doc["steps"][0]["template"][language]["body"] = body
+    error = refused(doc)
+    assert (error.step, error.field) == ("S1", f"template.{language}.body")
+    assert "script audit" in str(error) and found in str(error)
+
+
+def test_a_script_telling_collectors_what_never_to_say_passes_the_audit():
+    doc = document()
+    doc["steps"][1]["template"] = {
+        "zh": {"body": "不得恐吓、威胁、辱骂或限制他人人身自由，不得冒用司法机关名义。"},
+        "en": {
+            "body": "Never threaten, never claim to speak for a court, the police or any authority."
+        },
+    }
+    parse_path(doc)
+
+
 def test_an_unknown_merge_field_in_a_call_script_or_subject_is_refused_too():
     doc = document()
     doc["steps"][1]["template"] = {"zh": {"body": "请问是{debtor}吗？"}}

@@ -345,6 +345,7 @@ def test_history_older_than_the_windows_is_forgotten():
             "unknown parameter 'form'",
         ),
         ({"counting": "per_moon"}, "'counting'"),
+        ({"rules": {"script": {"lawful_actions": ["arrest"], "source": ["x"]}}}, "'arrest' is not"),
         ({"region_overrides": {"新疆": {"quiet_hours": {"to": "nine"}}}}, "region '新疆'"),
     ],
 )
