@@ -26,6 +26,11 @@ alarms, 37 misses), exact verdicts 78/98, 47/64, 31/40; last, 36 false-positive 
 figures this prints are on rows the rules were since tuned to, so they show that the rules do
 what the labels say; for text nobody has seen, the held-out figures are the better guide.
 
+A second, untouched held-out set (``tests/casedb/compliance/script_audit_heldout.jsonl``: 200
+texts labelled by someone who never read the rules, and never tuned against; ``--file`` it) gave
+flagged precision/recall 0.974/0.682 against the keyword list's 0.626/0.564, exact verdicts
+154/200: misses are mostly veiled menace ("你的日子不会好过的") and claims without trigger words.
+
 Usage: python bench/script_audit_quality.py [--file PATH] [--repeat 20] [--json OUT]
 """
 
