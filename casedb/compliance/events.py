@@ -123,6 +123,8 @@ def parse_time(value: object, where: str) -> datetime:
         raise EventError(f"{where}: {value!r} is not an ISO 8601 time") from error
     if moment.tzinfo is None:
         raise EventError(f"{where}: {value!r} has no UTC offset; give e.g. -06:00 or Z")
+    if not 1900 <= moment.year <= 2200:
+        raise EventError(f"{where}: {value!r} is not a plausible time of a contact")
     return moment
 
 
