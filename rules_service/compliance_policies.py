@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from casedb.compliance.policy import PolicyError, parse_policy, shipped_policy_documents
 from casedb.models import CompliancePolicyVersion, VersionStatus
 from casedb.types import utcnow
-from rules_service.versions import LifecycleError
+from rules_service.versions import LifecycleError, publish_by_name
 from rules_service.versions import approve as approve
 from rules_service.versions import reject as reject
 
@@ -104,26 +104,8 @@ def submit(session: Session, version: CompliancePolicyVersion, by: str) -> Compl
 def publish(session: Session, version: CompliancePolicyVersion, by: str) -> CompliancePolicyVersion:
     """Put an approved (or, to roll back, a retired) version in force; the one in force before
     is retired."""
-    if version.status not in (VersionStatus.APPROVED, VersionStatus.RETIRED):
-        raise LifecycleError(
-            f"{version} is {version.status.value}: only an approved or retired version is published"
-        )
     parse_policy(version.document)
-    for other in session.scalars(
-        select(CompliancePolicyVersion).where(
-            CompliancePolicyVersion.name == version.name,
-            CompliancePolicyVersion.status == VersionStatus.PUBLISHED,
-            CompliancePolicyVersion.id != version.id,
-        )
-    ):
-        other.status, other.retired_at = VersionStatus.RETIRED, utcnow()
-    version.status, version.published_by, version.published_at = (
-        VersionStatus.PUBLISHED,
-        by,
-        utcnow(),
-    )
-    session.flush()
-    return version
+    return publish_by_name(session, version, by)
 
 
 def publish_shipped(session: Session, by: str) -> list[CompliancePolicyVersion]:

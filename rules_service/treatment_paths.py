@@ -38,7 +38,7 @@ from casedb.types import utcnow
 from rules_service.default_policy import RULESETS_DIR
 
 # Approving and rejecting are the same for paths as for tables (re-exported for callers).
-from rules_service.versions import LifecycleError
+from rules_service.versions import LifecycleError, publish_by_name
 from rules_service.versions import approve as approve
 from rules_service.versions import reject as reject
 
@@ -347,25 +347,7 @@ def submit(session: Session, version: TreatmentPath, by: str) -> TreatmentPath:
 def publish(session: Session, version: TreatmentPath, by: str) -> TreatmentPath:
     """Put an approved version (or a retired one again: rollback) into use; the version of the
     path in use before is retired. Cases on the path take the new steps from their next one."""
-    if version.status not in (VersionStatus.APPROVED, VersionStatus.RETIRED):
-        raise PathLifecycleError(
-            f"{version} is {version.status.value}: only an approved or retired version is published"
-        )
-    for other in session.scalars(
-        select(TreatmentPath).where(
-            TreatmentPath.name == version.name,
-            TreatmentPath.status == VersionStatus.PUBLISHED,
-            TreatmentPath.id != version.id,
-        )
-    ):
-        other.status, other.retired_at = VersionStatus.RETIRED, utcnow()
-    version.status, version.published_by, version.published_at = (
-        VersionStatus.PUBLISHED,
-        by,
-        utcnow(),
-    )
-    session.flush()
-    return version
+    return publish_by_name(session, version, by)
 
 
 def publish_shipped(session: Session, by: str, directory: Path = PATHS_DIR) -> list[TreatmentPath]:

@@ -193,6 +193,35 @@ def reject(session: Session, version: V, by: str, note: str) -> V:
     return version
 
 
+N = TypeVar("N", TreatmentPath, CompliancePolicyVersion)
+
+
+def publish_by_name(session: Session, version: N, by: str) -> N:
+    """Put an approved version (or a retired one again: rollback) in use and retire the one of
+    the same name in use before — for what is used by name: treatment paths and compliance
+    policies."""
+    if version.status not in (VersionStatus.APPROVED, VersionStatus.RETIRED):
+        raise LifecycleError(
+            f"{version} is {version.status.value}: only an approved or retired version is published"
+        )
+    model = type(version)
+    for other in session.scalars(
+        select(model).where(
+            model.name == version.name,
+            model.status == VersionStatus.PUBLISHED,
+            model.id != version.id,
+        )
+    ):
+        other.status, other.retired_at = VersionStatus.RETIRED, utcnow()
+    version.status, version.published_by, version.published_at = (
+        VersionStatus.PUBLISHED,
+        by,
+        utcnow(),
+    )
+    session.flush()
+    return version
+
+
 def publish(session: Session, version: RulesetVersion, by: str) -> RulesetVersion:
     """Run an approved version (or an older published one again: rollback); the versions of the
     same table published after it, or running now, are retired."""
