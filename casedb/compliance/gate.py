@@ -12,7 +12,7 @@ the contact would be allowed.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -98,6 +98,10 @@ class DebtorHistory:
     debtor: Debtor
     memory: timedelta = DEFAULT_MEMORY
     contacts: deque[Contact] = field(default_factory=deque)
+    # The outbound calls among them, which most counts read.
+    calls: deque[Contact] = field(default_factory=deque)
+    # Local calendar day of each moment seen, in the debtor's home zone (cleared when large).
+    days: dict[datetime, date] = field(default_factory=dict)
     # Standing instructions: kept whatever their age, as they hold until revoked.
     ceased: list[Instruction] = field(default_factory=list)
     # (channel, target) → when; target None: the whole channel (one number or address otherwise).
@@ -123,9 +127,13 @@ class DebtorHistory:
 
     def _record_contact(self, contact: Contact) -> None:
         self.contacts.append(contact)
+        if contact.channel == "call" and contact.direction == "outbound":
+            self.calls.append(contact)
         cutoff = contact.at - self.memory
         while self.contacts and self.contacts[0].at < cutoff:
             self.contacts.popleft()
+        while self.calls and self.calls[0].at < cutoff:
+            self.calls.popleft()
         while self.consents and self.consents[0].at < cutoff:
             self.consents.popleft()
         if contact.direction == "inbound":
@@ -226,17 +234,31 @@ class _Judgement:
         return self.history.debtor
 
     def day(self, moment: datetime) -> date:
-        return local(moment, self.debtor.home).date()
+        days = self.history.days
+        day = days.get(moment)
+        if day is None:
+            if len(days) > 4096:
+                days.clear()
+            day = days[moment] = moment.astimezone(self.debtor.home).date()
+        return day
 
     def flag(
         self, rule: Rule, message: str, message_zh: str, until: datetime | None = None
     ) -> None:
         self.reasons.append(Reason(rule.id, message, message_zh, rule.sources, rule.verdict, until))
 
-    def prior_outbound_calls(self) -> Iterator[Contact]:
-        for contact in self.history.contacts:
-            if contact.channel == "call" and contact.direction == "outbound":
-                yield contact
+    def prior_outbound_calls(self) -> Iterable[Contact]:
+        return self.history.calls
+
+    def calls_today(self) -> list[Contact]:
+        """The outbound calls earlier on the contact's local day (newest first)."""
+        start = _day_start(self.day(self.contact.at), self.debtor.home)
+        today = []
+        for call in reversed(self.history.calls):
+            if call.at < start:
+                break
+            today.append(call)
+        return today
 
     def same_collector(self, contact: Contact) -> bool:
         """Under per-debt counting, each debt collector counts its own calls (an agency is a
@@ -339,11 +361,7 @@ def _daily_connected_calls(j: _Judgement, rule: Rule) -> None:
     if contact.channel != "call" or contact.party != "debtor" or contact.direction != "outbound":
         return
     today = j.day(contact.at)
-    connected = [
-        c
-        for c in j.prior_outbound_calls()
-        if c.party == "debtor" and c.outcome == "conversation" and j.day(c.at) == today
-    ]
+    connected = [c for c in j.calls_today() if c.party == "debtor" and c.outcome == "conversation"]
     limit = rule.params["max"]
     if len(connected) >= limit:
         agents = sorted({c.agent for c in connected})
@@ -363,11 +381,8 @@ def _daily_unanswered_dials(j: _Judgement, rule: Rule) -> None:
     today = j.day(contact.at)
     unanswered = [
         c
-        for c in j.prior_outbound_calls()
-        if c.outcome in UNANSWERED
-        and c.party == contact.party
-        and c.target == contact.target
-        and j.day(c.at) == today
+        for c in j.calls_today()
+        if c.outcome in UNANSWERED and c.party == contact.party and c.target == contact.target
     ]
     limit = rule.params["max"]
     if len(unanswered) >= limit:
