@@ -1211,9 +1211,9 @@ _OWN_CLAUSE = re.compile(
 def _negated_list_item(
     text: str, lo: int, start: int, breaks: list[tuple[int, int]], words: int = 8
 ) -> bool:
-    """"We will never call your employer, your family or your friends": the items of an
-    English list after a negated head are negated too, while "I'm not kidding, we will call
-    your family" is not (the second clause has its own subject)."""
+    """Whether an English list item is negated by the head before its comma: in "we will never
+    call your employer, your family or your friends" every item is, while in "I'm not kidding,
+    we will call your family" the second clause has its own subject and is not."""
     if lo == 0 or text[lo - 1] != "," or _CJK_CHAR.match(text, start):
         return False
     if _OWN_CLAUSE.match(text, lo) or len(text[lo:start].split()) > words:

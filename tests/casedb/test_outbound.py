@@ -362,7 +362,7 @@ def test_a_retry_passes_the_gate_again(engine, session, case):
     gateway = Gateway(failures=1)
     deliver_due(engine, gateway, NOW)
 
-    def closed(_session: Session, _message: OutboundMessage) -> str | None:
+    def closed(_session: Session, _message: OutboundMessage, _now: datetime) -> str | None:
         return "case put on hold"
 
     assert deliver_due(engine, gateway, NOW + BACKOFF[0], gate=closed) == DeliveryResult(blocked=1)
@@ -374,7 +374,7 @@ def test_a_gate_that_errors_holds_the_message_back(engine, session, case):
     message_id = queue(session, case)
     gateway = Gateway()
 
-    def broken(_session: Session, _message: OutboundMessage) -> str | None:
+    def broken(_session: Session, _message: OutboundMessage, _now: datetime) -> str | None:
         raise LookupError("no contact window for region")
 
     assert deliver_due(engine, gateway, NOW, gate=broken) == DeliveryResult(retried=1)
