@@ -10,7 +10,7 @@ TRANSLATIONS := console/translations
 PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: run test install migrate demo lint format bench clean translations
+.PHONY: run test install migrate demo lint format bench clean translations fonts
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,19 @@ demo: migrate
 	$(PY) run.py rules publish-defaults
 	$(PY) run.py rules run --once
 	$(PY) run.py rules treat
+	$(PY) run.py snapshot
 
-run: demo
+run: demo fonts
 	$(PY) run.py serve
+
+# The dashboard's charts print Chinese: a CJK font (Debian's fonts-noto-cjk) is installed when
+# none is there and we may (root with apt-get); otherwise a warning, and Chinese shows as boxes.
+fonts:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-noto-cjk || { apt-get update && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-noto-cjk; }; \
+	  else echo "warning: no CJK font: charts show Chinese as boxes (install fonts-noto-cjk)"; fi; }
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -64,6 +74,9 @@ bench: install
 	$(PY) bench/rules_latency.py
 	$(PY) bench/rules_simulation.py
 	$(PY) bench/treatment_run.py
+	$(PY) bench/propensity_scoring.py
+	$(PY) bench/dashboard_queries.py
+	$(PY) bench/report_export.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/out $(MO_FILES) $(TRANSLATIONS)/messages.pot

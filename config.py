@@ -72,6 +72,24 @@ LOGIN_MAX_FAILURES = int(_env("LOGIN_MAX_FAILURES", "5"))
 LOGIN_LOCKOUT_SECONDS = int(_env("LOGIN_LOCKOUT_SECONDS", "900"))
 # RQ queues a worker listens on, highest priority first.
 WORKER_QUEUES = tuple(_env("WORKER_QUEUES", "reports,default").split(","))
+# Named reports (reports/): where their files are kept (empty: INSTANCE_DIR/reports) and for
+# how many days a finished report stays downloadable before its file is removed.
+REPORT_DIR = _env("REPORT_DIR", "")
+REPORT_RETENTION_DAYS = int(_env("REPORT_RETENTION_DAYS", "30"))
+# A report job is stopped after this many seconds (a million-row export takes a few minutes).
+REPORT_JOB_TIMEOUT_SECONDS = int(_env("REPORT_JOB_TIMEOUT_SECONDS", str(2 * 3600)))
+# Retries of a report job after a transient failure (database or Redis connection lost).
+REPORT_RETRY_MAX = int(_env("REPORT_RETRY_MAX", "2"))
+# A running report writes a heartbeat this often; the watchdog fails a run whose heartbeat is
+# older than REPORT_STALE_SECONDS (its worker died) so it can be retried, never stuck.
+REPORT_HEARTBEAT_SECONDS = float(_env("REPORT_HEARTBEAT_SECONDS", "10"))
+REPORT_STALE_SECONDS = float(_env("REPORT_STALE_SECONDS", "120"))
+# Roles that may export unmasked ID and phone numbers (pii=full); everyone else gets masked.
+REPORT_PII_ROLES = tuple(r for r in _env("REPORT_PII_ROLES", "Admin").split(",") if r)
+# Scheduled reports: a JSON list, or the path of a JSON file, of
+# {"name", "report", "every": "daily|weekly|monthly", "at": "HH:MM", "role", "params", "format"};
+# empty: the shipped schedules of reports/schedules.py.
+REPORT_SCHEDULES = _env("REPORT_SCHEDULES", "")
 
 
 def business_date_override() -> date | None:

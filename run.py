@@ -6,11 +6,16 @@ python run.py worker             an RQ worker for reports
 python run.py scheduler          RQ's cron: enqueues the daily tick at config.DAILY_TICK_AT
 python run.py db upgrade         migrate the case database to the latest schema
 python run.py demo               import the UCI portfolio and build the demo on top of it
+python run.py snapshot           write the portfolio snapshots that are missing (dashboards)
 python run.py import KIND FILE   import a CSV/XLSX file (``import --list`` shows the kinds)
 python run.py search TEXT        find cases by name, phone, ID number, case or loan number
+python run.py report NAME        make a named report (xlsx, json, png); ``--list`` lists them
+python run.py reports runs       report runs (also ``watchdog``, ``retry ID``, ``schedules``)
 python run.py rules run          the rules service: consume the outbox, decide, write back
 python run.py rules tick         move DPD and buckets to today (or --date) and re-decide cases
 python run.py rules reevaluate   decide every open case again (publishing a version does this)
+python run.py model train|score|report     repayment propensity: train a version, score open cases
+python run.py forecast [--backtest]         roll-rate forecast of the buckets (and its backtest)
 python run.py compliance replay FILE.json   re-judge a contact history against a policy
 python run.py compliance script FILE|-      audit a script, SMS or letter text
 python run.py compliance check --case K1    ask the contact gate about a contact on a case
@@ -143,6 +148,30 @@ def demo(uci_file: Path, seed: int) -> None:
         click.echo(f"  login {login}")
 
 
+@cli.command()
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="the day (YYYY-MM-DD): the business date, or a month end with monthly statements; "
+    "default: every statement month end not yet snapshotted, then the business date so far",
+)
+@click.option("--by", default="cli", show_default=True, help="who writes it (recorded)")
+def snapshot(day: datetime | None, by: str) -> None:
+    """Write the daily portfolio snapshot the dashboards and reports read (the daily tick
+    writes each day's as the day ends; this fills in what is missing, e.g. after an import)."""
+    from casedb.session import transaction  # noqa: PLC0415
+    from reports.snapshots import SnapshotRefused, backfill  # noqa: PLC0415
+
+    try:
+        with transaction() as session:
+            results = backfill(session.connection(), day.date() if day else None, by=by)
+    except SnapshotRefused as error:
+        raise click.ClickException(str(error)) from error
+    for result in results:
+        click.echo(result.text())
+
+
 @cli.group()
 def audit() -> None:
     """The hash-chained audit trail."""
@@ -183,6 +212,79 @@ def search(text: str, limit: int) -> None:
 
 
 @cli.command()
+@click.argument("name", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["xlsx", "json", "png"]), default="xlsx", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="file; - is stdout")
+@click.option("--param", "params", multiple=True, help="a parameter, key=value (repeatable)")
+@click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--user", help="make it as this console user (their roles and data scope)")
+@click.option("--enqueue", is_flag=True, help="queue it for a worker instead of running it here")
+@click.option("--max-sheet-rows", type=int, default=None, help="rows per sheet (default Excel's)")
+@click.option("--list", "list_reports", is_flag=True, help="list the reports and their parameters")
+def report(
+    name: str | None,
+    fmt: str,
+    out: Path | None,
+    params: tuple[str, ...],
+    language: str,
+    user: str | None,
+    enqueue: bool,
+    max_sheet_rows: int | None,
+    list_reports: bool,
+) -> None:
+    """Make the named report NAME; bad input exits 2 with the reason, a failed run exits 1."""
+    from reports.cli import list_text, run_report  # noqa: PLC0415
+
+    if list_reports or name is None:
+        click.echo(list_text(language, only=name))
+        return
+    sys.exit(run_report(name, fmt, out, params, language, user, enqueue, max_sheet_rows))
+
+
+@cli.group()
+def reports() -> None:
+    """Report runs: list them, fail the stuck, retry the failed, show the schedules."""
+
+
+@reports.command("runs")
+@click.option("--limit", default=20, show_default=True)
+def reports_runs(limit: int) -> None:
+    """The latest report runs with their state."""
+    from reports.cli import runs_text  # noqa: PLC0415
+
+    click.echo(runs_text(limit))
+
+
+@reports.command("watchdog")
+@click.option("--stale-after", type=float, help="seconds without heartbeat (REPORT_STALE_SECONDS)")
+def reports_watchdog(stale_after: float | None) -> None:
+    """Fail every report whose worker died (stale heartbeat, lost or failed job); purge the
+    files past their retention."""
+    from reports.cli import watchdog_text  # noqa: PLC0415
+
+    click.echo(watchdog_text(stale_after))
+
+
+@reports.command("retry")
+@click.argument("run_id", type=int)
+def reports_retry(run_id: int) -> None:
+    """Queue a failed or expired report run again (needs REDIS_URL and a worker)."""
+    from reports.cli import retry_text  # noqa: PLC0415
+
+    click.echo(retry_text(run_id))
+
+
+@reports.command("schedules")
+def reports_schedules() -> None:
+    """The report schedules the scheduler runs (config.REPORT_SCHEDULES or the shipped ones)."""
+    from reports.cli import schedules_text  # noqa: PLC0415
+
+    click.echo(schedules_text())
+
+
+@cli.command()
 @click.option("--host", default=config.CONSOLE_HOST, show_default=True)
 @click.option("--port", default=config.CONSOLE_PORT, show_default=True)
 def console(host: str, port: int) -> None:
@@ -210,10 +312,30 @@ def worker(burst: bool) -> None:
     embedded = None if config.REDIS_URL else EmbeddedRedis()
     try:
         connection = connect(embedded.url if embedded else config.REDIS_URL)
-        Worker(list(config.WORKER_QUEUES), connection=connection).work(burst=burst)
+        _report_watchdog(connection)
+        # with_scheduler: report jobs retry after an interval (RQ's scheduled retries).
+        Worker(list(config.WORKER_QUEUES), connection=connection).work(
+            burst=burst, with_scheduler=True
+        )
     finally:
         if embedded:
             embedded.stop()
+
+
+def _report_watchdog(connection: object) -> None:
+    """Fail the reports a dead worker left running, before taking new work."""
+    import logging  # noqa: PLC0415
+
+    from casedb.session import default_engine  # noqa: PLC0415
+    from reports.jobs import watchdog  # noqa: PLC0415
+
+    try:
+        for finding in watchdog(default_engine(), connection):  # type: ignore[arg-type]
+            click.echo(f"report run {finding.run_id} {finding.action}: {finding.reason}")
+    except Exception:  # the worker starts anyway; the scheduler's watchdog tries again
+        logging.getLogger(__name__).exception("report watchdog failed at worker start")
+    finally:
+        default_engine().dispose()
 
 
 @cli.command()
@@ -221,11 +343,15 @@ def scheduler() -> None:
     """Run RQ's cron scheduler: the daily tick is enqueued at config.DAILY_TICK_AT (local time)
     for a worker to run."""
     from casedb.broker import EmbeddedRedis, connect  # noqa: PLC0415
+    from reports.schedules import register as register_reports  # noqa: PLC0415
     from rules_service.daily_tick import schedule  # noqa: PLC0415
 
     embedded = None if config.REDIS_URL else EmbeddedRedis()
     try:
-        schedule(connect(embedded.url if embedded else config.REDIS_URL)).start()
+        cron = schedule(connect(embedded.url if embedded else config.REDIS_URL))
+        # The scheduled reports (reports/schedules.py) and the report watchdog, every minute.
+        register_reports(cron)
+        cron.start()
     finally:
         if embedded:
             embedded.stop()
@@ -618,6 +744,130 @@ def compliance_check(
         request = ContactRequest(channel=channel, party=party, text=text, at=moment)
         verdict = check_contact(session, case, request, actor=by, origin="api")
         click.echo(json.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
+
+
+@cli.group()
+def model() -> None:
+    """Repayment propensity (还款可能性): train versions, score open cases, report."""
+
+
+def _queue() -> object:
+    from rq import Queue  # noqa: PLC0415
+
+    from casedb.broker import connect  # noqa: PLC0415
+
+    if not config.REDIS_URL:
+        raise click.ClickException("--enqueue needs REDIS_URL (a worker must take the job)")
+    return Queue(config.WORKER_QUEUES[-1], connection=connect(config.REDIS_URL))
+
+
+@model.command("train")
+@click.option("--method", type=click.Choice(["logistic", "gbm"]), default="logistic")
+@click.option("--seed", type=int, default=20051001, show_default=True)
+@click.option("--max-iter", type=int, default=150, show_default=True, help="boosting rounds")
+@click.option("--by", default="cli", show_default=True, help="who trains it (recorded)")
+@click.option("--enqueue", is_flag=True, help="queue it for a worker instead of training here")
+def model_train(method: str, seed: int, max_iter: int, by: str, enqueue: bool) -> None:
+    """Train a new version on a held-out time split and print its metrics."""
+    from casedb.session import default_engine  # noqa: PLC0415
+    from rules_service import propensity  # noqa: PLC0415
+
+    try:
+        if enqueue:
+            job = propensity.start_training(_queue(), method, seed, max_iter, by)
+            click.echo(f"training queued as job {job.id}")
+            return
+        click.echo(propensity.train(default_engine(), method, seed, max_iter, by=by).text())
+    except propensity.PropensityError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@model.command("score")
+@click.option("--version", "version", type=int, help="model version (default: the latest)")
+@click.option("--by", default="cli", show_default=True, help="who scores (audit)")
+@click.option("--enqueue", is_flag=True, help="queue it for a worker instead of scoring here")
+def model_score(version: int | None, by: str, enqueue: bool) -> None:
+    """Score every open case (the case fact repayment_propensity)."""
+    from casedb.session import default_engine  # noqa: PLC0415
+    from rules_service import propensity  # noqa: PLC0415
+
+    try:
+        if enqueue:
+            job = propensity.start_scoring(_queue(), version, by)
+            click.echo(f"scoring queued as job {job.id}")
+            return
+        click.echo(propensity.score_open_cases(default_engine(), version, by=by).text())
+    except propensity.PropensityError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@model.command("report")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="xlsx to write")
+@click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def model_report(out: Path | None, language: str) -> None:
+    """Print the model versions' held-out metrics; with --out, write the decision-support
+    workbook (models, calibration, behaviour, forecast, champion/challenger)."""
+    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from casedb.models import PropensityModel  # noqa: PLC0415
+    from casedb.session import default_engine  # noqa: PLC0415
+    from rules_service import propensity  # noqa: PLC0415
+
+    engine = default_engine()
+    with Session(engine) as session:
+        models = session.scalars(select(PropensityModel).order_by(PropensityModel.version)).all()
+        if not models and out is None:
+            raise click.ClickException(
+                "no propensity model has been trained yet: run `python run.py model train`"
+            )
+        for row in models:
+            test = row.metrics["test"]
+            stale = propensity.stale_reason(session, row)
+            click.echo(
+                f"v{row.version} {row.method} trained {row.trained_at:%Y-%m-%d %H:%M} UTC on "
+                f"{', '.join(row.split['train'])} / {row.split['calibration']}; test "
+                f"{row.split['test']} ({test['rows']} rows): AUC {test['auc']:.4f}, Brier "
+                f"{test['brier']:.4f}, error rate {test['error_rate']:.4f}, area ratio "
+                f"{test['area_ratio']:.3f}" + (f"  [STALE: {stale}]" if stale else "")
+            )
+    if out is not None:
+        from reports.decision_support import write_report  # noqa: PLC0415
+
+        written = write_report(engine, out, language)
+        click.echo(f"wrote {out} ({len(written.sheets)} sheets)")
+
+
+@cli.command("forecast")
+@click.option("--backtest", "run_backtest", is_flag=True, help="hold out the last months")
+@click.option("--horizon", default=2, show_default=True, help="months held out by --backtest")
+@click.option("--months", default=3, show_default=True, help="months to forecast")
+@click.option("--segment-by", type=click.Choice(["product", "region"]), help="also per segment")
+@click.option("--segment", help="only this segment value (with --segment-by)")
+@click.option("--lgd", default=1.0, show_default=True, help="loss given default")
+def forecast_command(
+    run_backtest: bool,
+    horizon: int,
+    months: int,
+    segment_by: str | None,
+    segment: str | None,
+    lgd: float,
+) -> None:
+    """Roll-rate (Markov) forecast of the DPD buckets and expected loss; --backtest fits on
+    all but the last months and compares its forecast of them with what happened."""
+    from casedb.session import default_engine  # noqa: PLC0415
+    from reports import forecast  # noqa: PLC0415
+
+    try:
+        with default_engine().connect() as connection:
+            if run_backtest:
+                for found in forecast.backtest(connection, horizon, segment_by, segment, lgd):
+                    click.echo(found.text())
+                return
+            for found in forecast.forecast(connection, months, segment_by, segment, lgd):
+                click.echo(forecast.forecast_text(found))
+    except forecast.ForecastError as error:
+        raise click.ClickException(str(error)) from error
 
 
 if __name__ == "__main__":

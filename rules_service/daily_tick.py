@@ -4,7 +4,9 @@ Days past due grow by themselves: a case untouched overnight is one day later in
 :func:`advance_to` recomputes ``dpd`` and ``bucket`` of every open case for the new date in a
 few set-based statements (a million cases on PostgreSQL in one pass, no per-case ORM loop),
 stores the date, writes one audit entry summarising the moves and requests a re-evaluation run so
-the rules service re-decides assignment, priority and strategy with the new DPD.
+the rules service re-decides assignment, priority and strategy with the new DPD. Before moving,
+it closes the day it leaves (``reports.snapshots.close_business_day``): that day's portfolio
+snapshot and, on a month end, the month's statements of open cases.
 
 Scheduling is RQ's own cron (:class:`rq.cron.CronScheduler`): ``run.py scheduler`` (started by
 ``run.py serve``) enqueues :func:`tick_job` every day at ``config.DAILY_TICK_AT`` local time and
@@ -135,6 +137,19 @@ def advance_to(
         return TickResult(from_date, to, skipped=reason)
 
     session.flush()  # our bulk UPDATE must see (and not undo) the caller's pending changes
+    if from_date is not None:
+        # Close the day being left: its portfolio snapshot and, on a month end, the month's
+        # statements of open cases, from the cases as they stand before DPD moves on.
+        from reports.snapshots import close_business_day  # noqa: PLC0415  (it imports us)
+
+        dialect = connection.dialect.name
+        close_business_day(
+            connection,
+            from_date,
+            to,
+            by=by,
+            dpd_at=lambda day: _changes(dialect, day, (day - from_date).days).subquery(),
+        )
     elapsed = (to - from_date).days if from_date else 0
     changes = _changes(connection.dialect.name, to, elapsed).subquery("changes")
     moves: Counter[str] = Counter()

@@ -191,6 +191,12 @@ _CATALOGUE = (
         "近30天有效联系次数",
     ),
     Fact(
+        "repayment_propensity",
+        FactType.NUMBER,
+        "Probability (0-1) that the debtor pays in the next period, from the propensity model",
+        "下期还款可能性(0-1, 还款倾向模型评分)",
+    ),
+    Fact(
         "ab_bucket",
         FactType.INTEGER,
         "Champion/challenger bucket 0-99, a fixed hash of the case number",

@@ -49,6 +49,9 @@ from casedb.models.loans import (
 )
 from casedb.models.organisation import Collector, Team
 from casedb.models.outbox import ChangeEvent, EventKind
+from casedb.models.propensity import CasePropensity, PropensityModel
+from casedb.models.report_runs import ACTIVE_REPORT_STATUSES, ReportRun, ReportStatus
+from casedb.models.snapshots import PortfolioEventCount, PortfolioSnapshot, PortfolioSnapshotRun
 from casedb.models.system import ImportBatch, ImportStatus, SystemSetting
 from casedb.models.treatment import (
     CaseTask,
@@ -63,6 +66,7 @@ from casedb.models.treatment import (
 )
 
 __all__ = [
+    "ACTIVE_REPORT_STATUSES",
     "ALERT_SEVERITIES",
     "CONNECTED_OUTCOMES",
     "OPEN_STATUSES",
@@ -71,6 +75,7 @@ __all__ = [
     "AlertStatus",
     "AuditEntry",
     "Base",
+    "CasePropensity",
     "CaseStatus",
     "CaseTask",
     "ChangeEvent",
@@ -100,14 +105,20 @@ __all__ = [
     "OutboundMessage",
     "Outcome",
     "Party",
+    "PortfolioEventCount",
+    "PortfolioSnapshot",
+    "PortfolioSnapshotRun",
     "Product",
     "PromiseStatus",
     "PromiseToPay",
+    "PropensityModel",
     "PublishedRuleset",
     "ReevaluationChunk",
     "ReevaluationRun",
     "Relationship",
     "RepaymentTransaction",
+    "ReportRun",
+    "ReportStatus",
     "RuleDecision",
     "RulesetVersion",
     "Settlement",

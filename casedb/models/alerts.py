@@ -39,6 +39,8 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alert_inbox", "status", "severity", "raised_at"),
         Index("ix_alert_case_kind", "case_id", "kind", "status"),
+        # The daily portfolio snapshot reads one day's alerts (reports.snapshots).
+        Index("ix_alert_raised_at", "raised_at"),
     )
 
     id: Mapped[int] = mapped_column(

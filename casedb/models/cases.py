@@ -43,6 +43,9 @@ class CollectionCase(Timestamps, Base):
         Index("ix_collection_case_priority", "priority_score", "id"),
         Index("ix_collection_case_bucket_dpd", "bucket", "dpd", "id"),
         Index("ix_collection_case_collector_bucket", "collector_id", "bucket", "dpd"),
+        # The day's cases opened and closed, for the portfolio snapshot (reports.snapshots).
+        Index("ix_collection_case_opened_on", "opened_on"),
+        Index("ix_collection_case_closed_on", "closed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,6 +157,8 @@ class ContactAttempt(Timestamps, Base):
     __table_args__ = (
         Index(None, "case_id", "started_at"),
         Index(None, "customer_id", "started_at"),
+        # The daily portfolio snapshot reads one day's contacts (reports.snapshots).
+        Index("ix_contact_attempt_started_at", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -196,7 +201,11 @@ class PromiseToPay(Timestamps, Base):
     """A debtor's promise to pay an amount by a date, tracked to kept or broken."""
 
     __tablename__ = "promise_to_pay"
-    __table_args__ = (Index(None, "status", "promised_for"),)
+    __table_args__ = (
+        Index(None, "status", "promised_for"),
+        # The daily portfolio snapshot reads one day's resolved promises (reports.snapshots).
+        Index("ix_promise_to_pay_resolved_on", "resolved_on"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     promise_no: Mapped[str] = external_id()
