@@ -106,7 +106,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from console import api  # noqa: PLC0415
     from console.alerts import AlertsView  # noqa: PLC0415
     from console.audit_trail import AuditTrailView  # noqa: PLC0415
+    from console.compliance import (  # noqa: PLC0415
+        ComplianceApi,
+        ComplianceLogView,
+        CompliancePoliciesView,
+        ComplianceReplayView,
+        KnowledgeBaseView,
+    )
+    from console.dashboard import DashboardView, IndexView  # noqa: PLC0415
     from console.decision_log import DecisionLogView  # noqa: PLC0415
+    from console.decision_support import DecisionSupportView  # noqa: PLC0415
     from console.imports import ImportView  # noqa: PLC0415
     from console.labels import JINJA_GLOBALS  # noqa: PLC0415
     from console.organisation import CollectorView, TeamView  # noqa: PLC0415
@@ -116,6 +125,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         LoanView,
         PromiseView,
     )
+    from console.reports import ReportsView  # noqa: PLC0415
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.rules_authoring import RulesetsView  # noqa: PLC0415
     from console.security import ConsoleSecurityManager  # noqa: PLC0415
@@ -151,8 +161,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
-        appbuilder = AppBuilder(security_manager_class=ConsoleSecurityManager)
+        # The landing page sends a signed-in user to the dashboard (console/dashboard.py).
+        appbuilder = AppBuilder(security_manager_class=ConsoleSecurityManager, indexview=IndexView)
         appbuilder.init_app(app, db.session)
+        appbuilder.add_view(
+            DashboardView, "Dashboard", label=lazy_gettext("Dashboard"), icon="fa-bar-chart"
+        )
         appbuilder.add_view(
             PortfolioView,
             "Portfolio",
@@ -225,6 +239,33 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             category="Compliance",
             category_label=lazy_gettext("Compliance"),
         )
+        for view, name, label, icon in [
+            (
+                ComplianceLogView,
+                "Compliance log",
+                lazy_gettext("Compliance log"),
+                "fa-check-square",
+            ),
+            (
+                KnowledgeBaseView,
+                "Legal knowledge base",
+                lazy_gettext("Legal knowledge base"),
+                "fa-book",
+            ),
+            (
+                CompliancePoliciesView,
+                "Compliance policies",
+                lazy_gettext("Compliance policies"),
+                "fa-gavel",
+            ),
+            (
+                ComplianceReplayView,
+                "Compliance replay",
+                lazy_gettext("Compliance replay"),
+                "fa-repeat",
+            ),
+        ]:
+            appbuilder.add_view(view, name, label=label, icon=icon, category="Compliance")
         appbuilder.add_view(
             RulesetsView,
             "Rulesets",
@@ -255,6 +296,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             category="Data",
             category_label=lazy_gettext("Data"),
         )
+        appbuilder.add_view(
+            ReportsView,
+            "Reports",
+            label=lazy_gettext("Reports"),
+            icon="fa-file-excel-o",
+            category="Reports",
+            category_label=lazy_gettext("Reports"),
+        )
+        appbuilder.add_view(
+            DecisionSupportView,
+            "Decision support",
+            label=lazy_gettext("Decision support"),
+            icon="fa-line-chart",
+            category="Reports",
+        )
         for resource in [
             api.CaseApi,
             api.CustomerApi,
@@ -265,6 +321,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             api.CollectorApi,
             api.AuditTrailApi,
             SettlementApi,
+            ComplianceApi,
         ]:
             appbuilder.add_api(resource)
     return app

@@ -190,6 +190,44 @@ ACTIONS = {
     "write_off_approval": lazy_pgettext("action", "Write-off approval"),
 }
 
+# The compliance gate's answers, where its questions came from, and its rules
+# (casedb.compliance: the stored values of compliance_check and the rule ids of policies).
+VERDICTS = {
+    "allowed": lazy_pgettext("compliance verdict", "Allowed"),
+    "review": lazy_pgettext("compliance verdict", "Needs review"),
+    "blocked": lazy_pgettext("compliance verdict", "Blocked"),
+}
+CHECK_ORIGINS = {
+    "click": lazy_pgettext("check origin", "Console (dial)"),
+    "automated": lazy_pgettext("check origin", "Automated message"),
+    "api": lazy_pgettext("check origin", "API"),
+    "note": lazy_pgettext("check origin", "Contact notes"),
+}
+COMPLIANCE_RULES = {
+    "quiet_hours": lazy_pgettext("compliance rule", "Quiet hours"),
+    "inconvenient_time": lazy_pgettext("compliance rule", "Inconvenient time"),
+    "debtor_inconvenient_time": lazy_pgettext(
+        "compliance rule", "Times the debtor said are inconvenient"
+    ),
+    "daily_connected_calls": lazy_pgettext("compliance rule", "Connected calls per day"),
+    "daily_unanswered_dials": lazy_pgettext("compliance rule", "Unanswered dials per day"),
+    "rapid_redial": lazy_pgettext("compliance rule", "Redial too soon"),
+    "call_frequency_7in7": lazy_pgettext("compliance rule", "Calls within 7 days"),
+    "call_after_conversation": lazy_pgettext("compliance rule", "No call after a conversation"),
+    "consent_window": lazy_pgettext("compliance rule", "Consent window"),
+    "cease": lazy_pgettext("compliance rule", "Request to stop contact"),
+    "opt_out": lazy_pgettext("compliance rule", "Channel opted out"),
+    "represented": lazy_pgettext("compliance rule", "Represented by an attorney"),
+    "third_party_refused": lazy_pgettext("compliance rule", "Contact person refused"),
+    "third_party_repeat": lazy_pgettext("compliance rule", "Repeated contact with a third party"),
+    "third_party_debtor_reachable": lazy_pgettext(
+        "compliance rule", "Contact persons only when the debtor is unreachable"
+    ),
+    "field_visit_collectors": lazy_pgettext("compliance rule", "Collectors on a field visit"),
+    "field_visit_daily": lazy_pgettext("compliance rule", "Field visits per day"),
+    "script": lazy_pgettext("compliance rule", "Script audit"),
+}
+
 LABELS: Mapping[str, Mapping[str, LazyString]] = {
     "case_status": CASE_STATUSES,
     "channel": CHANNELS,
@@ -207,6 +245,9 @@ LABELS: Mapping[str, Mapping[str, LazyString]] = {
     "task_status": TASK_STATUSES,
     "message_status": MESSAGE_STATUSES,
     "action": ACTIONS,
+    "verdict": VERDICTS,
+    "check_origin": CHECK_ORIGINS,
+    "compliance_rule": COMPLIANCE_RULES,
 }
 
 # The enum behind each kind whose every member must have a label (tests check this).
@@ -269,6 +310,9 @@ timeline_kind_label = _labeller("timeline")
 task_status_label = _labeller("task_status")
 message_status_label = _labeller("message_status")
 action_label = _labeller("action")
+verdict_label = _labeller("verdict")
+check_origin_label = _labeller("check_origin")
+compliance_rule_label = _labeller("compliance_rule")
 
 # What console.app registers as Jinja globals, for every template.
 JINJA_GLOBALS: dict[str, Callable[..., Any]] = {
@@ -289,4 +333,7 @@ JINJA_GLOBALS: dict[str, Callable[..., Any]] = {
     "task_status_label": task_status_label,
     "message_status_label": message_status_label,
     "action_label": action_label,
+    "verdict_label": verdict_label,
+    "check_origin_label": check_origin_label,
+    "compliance_rule_label": compliance_rule_label,
 }

@@ -79,11 +79,58 @@ SETTLEMENTS_DECIDE = [
     [r"^(Cases|Settlements)$", r"^menu_access$"],
 ]
 
+# Compliance (console/compliance.py). The gate's API: collectors (and agencies through a
+# collector-like account) and supervisors ask it about their cases; whoever writes or reviews
+# scripts audits them. The auditors' tools — the compliance log, the legal knowledge base, the
+# policies and replay — are read by auditors, supervisors (their teams' checks) and analysts;
+# analysts write policy drafts, supervisors approve and publish them (never their own).
+COMPLIANCE_CHECK = [[r"^ComplianceApi$", r"^can_check$"]]
+SCRIPT_AUDIT = [[r"^ComplianceApi$", r"^can_audit_script$"]]
+# Collectors read the legal knowledge base: a blocked dial cites its sources, and they should
+# be able to read what the law says.
+KNOWLEDGE_BASE_READ = [
+    [r"^KnowledgeBaseView$", r"^can_read$"],
+    [r"^(Compliance|Legal knowledge base)$", r"^menu_access$"],
+]
+COMPLIANCE_READ = [
+    [
+        r"^(ComplianceLogView|KnowledgeBaseView|CompliancePoliciesView|ComplianceReplayView)$",
+        r"^can_read$",
+    ],
+    [
+        r"^(Compliance|Compliance log|Legal knowledge base|Compliance policies"
+        r"|Compliance replay)$",
+        r"^menu_access$",
+    ],
+]
+
+# Named reports (console/reports.py): every role uses the page; which reports each may ask for
+# and the rows each holds are the reports' own rule (reports/catalogue.py, data scope).
+REPORTS = [
+    [r"^ReportsView$", r"^can_(list|run)$"],
+    [r"^Reports$", r"^menu_access$"],
+]
+
+# The dashboard (console/dashboard.py): every role, each within its own data scope.
+DASHBOARD = [
+    [r"^DashboardView$", r"^can_read$"],
+    [r"^Dashboard$", r"^menu_access$"],
+]
+
+# Decision support (console/decision_support.py): propensity models, behaviour patterns, the
+# risk forecast, strategy simulation and the champion/challenger readout, for analysts and
+# supervisors (and admins); both may queue training and scoring.
+DECISION_SUPPORT = [
+    [r"^DecisionSupportView$", r"^can_(read|train)$"],
+    [r"^(Reports|Decision support)$", r"^menu_access$"],
+]
+
 FAB_ROLES: dict[str, list[list[str]]] = {
     # Admin may do everything; as a built-in role that is answered in memory rather than by one
     # database query per menu entry and action (32 per page, bench/console_pages.py).
     ADMIN: [[r"^.*$", r"^.*$"]],
     ANALYST: [
+        *DASHBOARD,
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
@@ -93,8 +140,14 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *ALERTS_READ,
         *ALERTS_SUMMARY,
         *SETTLEMENTS_READ,
+        *SCRIPT_AUDIT,
+        *COMPLIANCE_READ,
+        [r"^CompliancePoliciesView$", r"^can_author$"],
+        *REPORTS,
+        *DECISION_SUPPORT,
     ],
     SUPERVISOR: [
+        *DASHBOARD,
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
@@ -115,8 +168,15 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         [r"^(CustomerView|PromiseView|CollectorView)$", r"^can_edit$"],
         [r"^(CustomerApi|CollectorApi)$", r"^can_put$"],
         *IMPORTING,
+        *COMPLIANCE_CHECK,
+        *SCRIPT_AUDIT,
+        *COMPLIANCE_READ,
+        [r"^CompliancePoliciesView$", r"^can_(approve|publish)$"],
+        *REPORTS,
+        *DECISION_SUPPORT,
     ],
     COLLECTOR: [
+        *DASHBOARD,
         *SELF_SERVICE,
         [r"^(CaseView|CaseApi)$", READ],
         [r"^QueueView$", r"^can_(queue|next)$"],
@@ -127,8 +187,13 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *ALERTS_ACT,
         *SETTLEMENTS_READ,
         *SETTLEMENTS_PROPOSE,
+        *COMPLIANCE_CHECK,
+        *SCRIPT_AUDIT,
+        *KNOWLEDGE_BASE_READ,
+        *REPORTS,
     ],
     AUDITOR: [
+        *DASHBOARD,
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
@@ -139,5 +204,8 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *ALERTS_READ,
         *ALERTS_SUMMARY,
         *SETTLEMENTS_READ,
+        *SCRIPT_AUDIT,
+        *COMPLIANCE_READ,
+        *REPORTS,
     ],
 }

@@ -53,6 +53,12 @@ from casedb.models import (
 from casedb.pii import mask_email, mask_phone
 from casedb.timeline import case_timeline
 from casedb.work_queue import get_next, my_queue
+from console.compliance import (
+    GateAnswer,
+    audit_notes,
+    check_dial,
+    gate_answer,
+)
 from console.forms import ContactForm
 from console.interfaces import CaseInterface
 from console.labels import case_status_label
@@ -376,6 +382,7 @@ class WorkbenchView(BaseView):
         error: str = "",
         status: int = 200,
         dialled: tuple[int, str] | None = None,
+        gate: GateAnswer | None = None,
     ) -> Response:
         session = self.appbuilder.session
         contact_points = session.scalars(
@@ -433,6 +440,10 @@ class WorkbenchView(BaseView):
             may_contact=self.appbuilder.sm.has_access("can_contact", "WorkbenchView"),
             may_dial=self.appbuilder.sm.has_access("can_dial", "WorkbenchView"),
             dialled=dialled,
+            gate=gate,
+            may_read_sources=self.appbuilder.sm.has_access("can_read", "KnowledgeBaseView"),
+            may_read_checks=self.appbuilder.sm.has_access("can_read", "ComplianceLogView"),
+            may_export_history=self.appbuilder.sm.has_access("can_read", "ComplianceReplayView"),
             error=error,
         )
         response = Response(page, status=status)
@@ -448,16 +459,34 @@ class WorkbenchView(BaseView):
     @expose("/<int:case_id>/dial/<int:contact_point_id>", methods=["POST"])
     @has_access
     def dial(self, case_id: int, contact_point_id: int) -> Response:
-        """Show the full number of one contact point to call it now; the trail records it."""
+        """Ask the compliance gate, then show the full number of one contact point to call it
+        now; the trail records the reveal and the compliance log the gate's answer. A blocked
+        call reveals nothing and says why; a call to review shows the warning with the number."""
         case = self._case_in_scope(case_id)
         session = self.appbuilder.session
+        point = session.get(ContactPoint, contact_point_id)
+        if point is None or point.customer_id != case.customer_id:
+            return self._render(
+                case, error=gettext("This number is not the case's customer's"), status=400
+            )
+        try:
+            verdict = check_dial(session, case, point, g.user.username)
+        except ValueError as error:  # the customer's time zone is unusable: fail closed
+            session.rollback()
+            return self._render(case, error=str(error), status=400)
+        gate = gate_answer(verdict)
+        if gate.blocked:
+            session.commit()  # the compliance log keeps the refusal
+            return self._render(case, gate=gate, status=400)
         try:
             number = number_to_dial(session, case, contact_point_id, g.user.username)
             session.commit()
         except DialRefused as refused:
             session.rollback()
             return self._render(case, error=str(refused), status=400)
-        return self._render(case, dialled=(contact_point_id, number))
+        return self._render(
+            case, dialled=(contact_point_id, number), gate=gate if gate.reasons else None
+        )
 
     @expose("/<int:case_id>/task/<int:task_id>/done", methods=["POST"])
     @has_access
@@ -546,20 +575,37 @@ class WorkbenchView(BaseView):
     def contact(self, case_id: int) -> Response:
         case = self._case_in_scope(case_id)
         session = self.appbuilder.session
+        collector_id = session.scalar(
+            select(Collector.id).where(Collector.username == g.user.username)
+        )
         try:
             form = ContactForm.from_request(request.form, case.customer.timezone)
             log_contact(
                 session,
                 case,
                 actor=g.user.username,
-                collector_id=session.scalar(
-                    select(Collector.id).where(Collector.username == g.user.username)
-                ),
+                collector_id=collector_id,
                 **form.as_arguments(),
             )
-            session.commit()
         except (ContactRejected, ValueError) as exc:
             session.rollback()
             return self._render(case, error=str(exc), status=400)
-        flash(gettext("Contact saved"), "success")
+        # What happened is saved whatever its notes say; notes the script audit blocks or
+        # flags are logged for compliance and the collector is warned.
+        warning = audit_notes(
+            session,
+            case,
+            notes=form.notes,
+            channel=form.channel.value,
+            party=form.party.value,
+            started_at=form.started_at,
+            contact_point_id=form.contact_point_id,
+            actor=g.user.username,
+            collector_id=collector_id,
+        )
+        session.commit()
+        if warning is not None:
+            flash(warning, "warning")
+        else:
+            flash(gettext("Contact saved"), "success")
         return redirect(url_for("WorkbenchView.show", case_id=case.id))

@@ -3,18 +3,21 @@
 The endpoints come from the app's own URL map, so a new view or API without a rule here fails.
 """
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 
+import console.compliance
 from casedb.contact_log import PromiseTerms, log_contact
 from casedb.models import (
     AuditEntry,
     Channel,
     CollectionCase,
     Collector,
+    CompliancePolicyVersion,
     ContactAttempt,
     Customer,
     Loan,
@@ -28,6 +31,7 @@ from casedb.models import (
 from casedb.session import transaction
 from console.app import create_app
 from console.demo_logins import DEMO_LOGINS, ensure_demo_logins
+from rules_service.compliance_policies import publish_shipped as publish_shipped_policies
 from rules_service.decision_table import to_dict
 from rules_service.default_policy import default_policy
 from rules_service.treatment_paths import publish_shipped
@@ -44,6 +48,7 @@ RULE_READERS = {"admin", "analyst", "supervisor1", "auditor"}
 ALLOWED = {200, 302}  # 302: the page redirects on purpose (back, language switch)
 MISSING_PK = 999_999
 MISSING_JOB = "no-such-job"
+SOURCE_ID = "cn.gbt2025.time"
 ANSWERED = set(range(200, 500)) - {401}
 ALLOWED_MISSING_ROW = {302, 404}
 DENIED = {403, 404, 405}
@@ -95,6 +100,7 @@ RULES: dict[str, object] = {
     "OpenApi.": EVERYONE,
     "SwaggerView.": EVERYONE,
     "PortfolioView.overview": {"admin", "analyst", "supervisor1", "auditor"},
+    "DashboardView.": EVERYONE,
     "QueueView.": {"admin", "collector1"},
     "ImportView.": {"admin", "supervisor1"},
     "WorkbenchView.show": EVERYONE,
@@ -156,6 +162,44 @@ RULES: dict[str, object] = {
     "SettlementApi.case_settlements": EVERYONE,
     "SettlementApi.pending": {"admin", "supervisor1"},
     "SettlementApi.": "post-only",
+    # Compliance: collectors and supervisors ask the gate about their cases, and everyone but
+    # the admin-only roles audits scripts (both POST); the auditors' tools are read by
+    # oversight roles, policy changes are POSTs (test_compliance.py says who may post what).
+    "ComplianceApi.": "post-only",
+    "ComplianceLogView.list": RULE_READERS,
+    "ComplianceLogView.export": RULE_READERS,
+    "KnowledgeBaseView.index": EVERYONE,
+    "KnowledgeBaseView.show": EVERYONE,
+    "CompliancePoliciesView.index": RULE_READERS,
+    "CompliancePoliciesView.show": RULE_READERS,
+    "CompliancePoliciesView.preset": RULE_READERS,
+    "CompliancePoliciesView.new_draft": "post-only",
+    "CompliancePoliciesView.save": "post-only",
+    "CompliancePoliciesView.submit_version": "post-only",
+    "CompliancePoliciesView.approve_version": "post-only",
+    "CompliancePoliciesView.reject_version": "post-only",
+    "CompliancePoliciesView.publish_version": "post-only",
+    "ComplianceReplayView.index": RULE_READERS,
+    "ComplianceReplayView.run": "post-only",
+    "ComplianceReplayView.result": RULE_READERS,
+    "ComplianceReplayView.history": RULE_READERS,
+    # Named reports: everyone uses the page; which reports and rows each gets is the reports'
+    # rule (tests/console/test_reports.py); asking and retrying are POSTs.
+    "ReportsView.index": EVERYONE,
+    "ReportsView.new": EVERYONE,
+    "ReportsView.run": EVERYONE,
+    "ReportsView.progress": EVERYONE,
+    "ReportsView.download": EVERYONE,
+    "ReportsView.submit": "post-only",
+    "ReportsView.retry": "post-only",
+    # Decision support: analysts and supervisors (and the admin); queuing training or scoring
+    # is a POST (test_decision_support.py).
+    "DecisionSupportView.index": {"admin", "analyst", "supervisor1"},
+    "DecisionSupportView.behaviour": {"admin", "analyst", "supervisor1"},
+    "DecisionSupportView.forecast": {"admin", "analyst", "supervisor1"},
+    "DecisionSupportView.simulate": {"admin", "analyst", "supervisor1"},
+    "DecisionSupportView.train": "post-only",
+    "DecisionSupportView.score": "post-only",
     "UserDBModelView.userinfo": EVERYONE,
     "ResetMyPasswordView.": EVERYONE,
     "UserInfoEditView.": EVERYONE,
@@ -199,7 +243,12 @@ def _rule_for(endpoint: str) -> object:
 
 
 @pytest.fixture
-def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url):
+def app(
+    cli_database, run_import, portfolio, engine, redis_connection, redis_url, tmp_path, monkeypatch
+):
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({"sources": [{"id": SOURCE_ID, "jurisdiction": "CN"}]}))
+    monkeypatch.setattr(console.compliance, "SOURCES_FILE", sources)
     app = create_app({"WTF_CSRF_ENABLED": False, "TESTING": True, "REDIS_URL": redis_url})
     ensure_demo_logins()
     run_import(
@@ -227,6 +276,7 @@ def app(cli_database, run_import, portfolio, engine, redis_connection, redis_url
         )
         save_draft(session, to_dict(default_policy()["priority"]), author="analyst")
         publish_shipped(session, by="analyst")
+        publish_shipped_policies(session, by="analyst")
         session.add(
             OutboundMessage(
                 case_id=session.scalar(select(CollectionCase.id)),
@@ -278,13 +328,21 @@ def _urls(app, session):
         "message_id": session.scalar(select(OutboundMessage.id)),
         "task_id": MISSING_PK,
         "settlement_id": MISSING_PK,
+        "policy_id": session.scalar(select(CompliancePolicyVersion.id)),
+        "source_id": SOURCE_ID,
+        "token": MISSING_JOB,
+        "fmt": "svg",
     }
     # Query strings a page needs to answer 200 rather than 400.
     queries = {
         "CaseBulkView.apply": f"?ids={case_id}",
         "RulesetsView.diff": f"?a={version_id}&b={version_id}",
     }
-    urls_of = {"TreatmentPathsView.show": f"/paths/version/{path_id}"}
+    urls_of = {
+        "TreatmentPathsView.show": f"/paths/version/{path_id}",
+        "CompliancePoliciesView.preset": "/compliance/policies/preset/CN",
+        "DashboardView.chart": "/dashboard/chart/aging.svg",
+    }
     for rule in app.url_map.iter_rules():
         if rule.endpoint.endswith("static"):
             continue

@@ -3,12 +3,12 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from casedb.models import AuditEntry, CollectionCase, ContactAttempt, ContactPoint
+from casedb.models import AuditEntry, CollectionCase, ContactAttempt, ContactPoint, Customer
 from console.app import create_app
 from console.demo_logins import ensure_demo_logins
-from tests.console.conftest import PASSWORDS, api_token, sign_in
+from tests.console.conftest import PASSWORDS, api_token, sign_in, zone_where_it_is
 
 
 @pytest.mark.parametrize(
@@ -163,6 +163,11 @@ def phone(run_import, session, assigned):
             ["P2", "C1", "mobile", "13900001111", "true"],
         ],
     )
+    # The compliance gate judges a dial at the real time: it is midday where C1 lives.
+    session.execute(
+        update(Customer).where(Customer.customer_no == "C1").values(timezone=zone_where_it_is(12))
+    )
+    session.commit()
     return {p.contact_point_no: p.id for p in session.scalars(select(ContactPoint))}
 
 
