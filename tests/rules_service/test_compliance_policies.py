@@ -54,7 +54,9 @@ def test_a_stricter_quiet_hour_takes_effect_once_approved_by_another_and_publish
     assert verdict.verdict == "blocked"
     assert (verdict.policy, verdict.policy_version) == ("CN", 2)
     first = session.scalar(
-        select(CompliancePolicyVersion).where(CompliancePolicyVersion.version == 1)
+        select(CompliancePolicyVersion).where(
+            CompliancePolicyVersion.name == "CN", CompliancePolicyVersion.version == 1
+        )
     )
     assert first.status is VersionStatus.RETIRED
 
