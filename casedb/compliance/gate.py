@@ -100,7 +100,7 @@ class DebtorHistory:
     contacts: deque[Contact] = field(default_factory=deque)
     # The outbound calls among them, which most counts read.
     calls: deque[Contact] = field(default_factory=deque)
-    # Local calendar day of each moment seen, in the debtor's home zone (cleared when large).
+    # Local calendar day of moments seen lately, in the debtor's home zone.
     days: dict[datetime, date] = field(default_factory=dict)
     # Standing instructions: kept whatever their age, as they hold until revoked.
     ceased: list[Instruction] = field(default_factory=list)
@@ -237,8 +237,8 @@ class _Judgement:
         days = self.history.days
         day = days.get(moment)
         if day is None:
-            if len(days) > 4096:
-                days.clear()
+            if len(days) > 2 * len(self.history.contacts) + 32:
+                days.clear()  # bounded by the window, so memory does not grow with the history
             day = days[moment] = moment.astimezone(self.debtor.home).date()
         return day
 
