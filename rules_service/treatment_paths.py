@@ -21,6 +21,7 @@ in ``rulesets/treatment_paths/``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -183,17 +184,23 @@ def _template(raw: Any, step: str, automated: bool, action: str) -> dict[str, di
     return template
 
 
+@functools.cache
+def _lawful_actions(policy: str) -> tuple[str, ...]:
+    """The legal steps the shipped policy says the lender takes (read once per process)."""
+    from casedb.compliance.policy import shipped_policy  # noqa: PLC0415
+
+    script = shipped_policy(policy).rules.get("script")
+    return tuple(script.params["lawful_actions"]) if script is not None else ()
+
+
 def _script_findings(text: str) -> str | None:
     """What the script audit blocks in a template, under the lawful actions of the policy in
     force; templates are audited when saved, so a threatening step never reaches a debtor."""
     if not text.strip():
         return None
-    from casedb.compliance.policy import shipped_policy  # noqa: PLC0415
     from casedb.compliance.script_audit import audit_script  # noqa: PLC0415
 
-    script = shipped_policy(config.COMPLIANCE_POLICY).rules.get("script")
-    lawful = script.params["lawful_actions"] if script is not None else ()
-    audit = audit_script(text, lawful_actions=lawful)
+    audit = audit_script(text, lawful_actions=_lawful_actions(config.COMPLIANCE_POLICY))
     if audit.verdict != "block":
         return None
     return "; ".join(

@@ -6,7 +6,6 @@ an emptied database; a 4xx with a reason answers bad input, never a 500."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import re
@@ -33,10 +32,6 @@ from rules_service.compliance_policies import publish_shipped
 from tests.console.conftest import api_token, sign_in, zone_where_it_is
 
 SHANGHAI_NIGHT = "2025-03-03T22:30:00+08:00"
-SCRIPT_AUDIT = importlib.util.find_spec("casedb.compliance.script_audit") is not None
-needs_script_audit = pytest.mark.skipif(
-    not SCRIPT_AUDIT, reason="casedb.compliance.script_audit is not there yet"
-)
 
 
 @pytest.fixture
@@ -185,7 +180,6 @@ def test_the_check_api_keeps_to_the_callers_scope_and_refuses_bad_input(app, eng
     assert [c.case_id for c in checks(engine)] == [cases["K2"], cases["K1"]]
 
 
-@needs_script_audit
 def test_a_text_to_send_is_judged_by_the_script_audit_too(app, engine, cases):
     client = app.test_client()
     answer = ask(
@@ -208,7 +202,6 @@ def test_the_api_is_in_the_openapi_spec(app, cases):
     assert {"/api/v1/compliance/check", "/api/v1/compliance/script-audit"} <= set(spec["paths"])
 
 
-@needs_script_audit
 def test_the_script_audit_api(app, cases):
     client = app.test_client()
     for username in ("collector1", "analyst", "supervisor1", "auditor"):
@@ -297,7 +290,6 @@ def test_a_dial_at_a_working_hour_reveals_the_number_and_logs_the_check(app, eng
     assert len(checks(engine)) == 1
 
 
-@needs_script_audit
 def test_notes_the_script_audit_blocks_are_saved_logged_and_warned_about(app, engine, cases):
     client = in_english(app, "collector1")
     saved = client.post(
@@ -487,8 +479,6 @@ def test_the_knowledge_base_lists_and_shows_sources_in_chinese_and_english(
 
 
 def test_the_shipped_knowledge_base_holds_every_source_the_policies_cite(app, cases):
-    if not console.compliance.SOURCES_FILE.is_file():
-        pytest.skip("rulesets/compliance/sources.json is not there yet")
     client = sign_in(app, "auditor")
     index = client.get("/compliance/sources/")
     assert index.status_code == 200
