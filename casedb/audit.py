@@ -48,8 +48,13 @@ _actor_resolvers: list[Callable[[], str | None]] = []
 _other_bases: dict[type, frozenset[str]] = {}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """A value as it is stored in the trail (and hashed): text for money, dates and enums."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal | date | datetime):

@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +31,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """
     url = url or config.DATABASE_URL
     parsed = make_url(url)
+    # JSON columns (decisions, audit entries) read by orjson: a chunk of re-evaluation reads
+    # 8,000 decisions' rows, and the standard library took 0.05 s of it.
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

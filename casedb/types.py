@@ -36,6 +36,8 @@ class Money(TypeDecorator[Decimal]):
     ) -> Decimal | None:
         if value is None:
             return None
+        if type(value) is Decimal:  # PostgreSQL's NUMERIC
+            return value.quantize(CENT)
         return Decimal(str(value)).quantize(CENT)
 
 

@@ -50,6 +50,32 @@ def _unresolved(session: Session, case_ids: list[int]) -> set[tuple[int, str]]:
     return {(row.case_id, row.kind) for row in rows if row.status in UNRESOLVED_ALERT_STATUSES}
 
 
+# Per table version and rows that fired: the alerts they name (the same for every case).
+_NAMED: dict[tuple[str, tuple[str, ...]], list[tuple[str, str, str, str | None]]] = {}
+_MAX_NAMED = 10_000
+
+
+def _alerts_named(decision: Any) -> list[tuple[str, str, str, str | None]]:
+    """(code, severity, row, message) of each row the decision fired that names an alert."""
+    key = (decision.loaded.engine_name, tuple(decision.rows))
+    named = _NAMED.get(key)
+    if named is None:
+        named = [
+            (
+                str(then["alert"])[:64],
+                str(then.get("severity") or "info")[:16],
+                output["row"],
+                then.get("message_en") or then.get("message_zh"),
+            )
+            for output in decision.outputs
+            if (then := output["then"]).get("alert")
+        ]
+        if len(_NAMED) >= _MAX_NAMED:
+            _NAMED.clear()
+        _NAMED[key] = named
+    return named
+
+
 def raise_alerts(
     session: Session,
     outcomes: Iterable[Any],
@@ -63,14 +89,11 @@ def raise_alerts(
     nothing new). ``may_have_alerts`` narrows the lookup of unresolved alerts to those cases
     (``None``: every case that fired).
     """
-    fired: dict[int, list[tuple[Any, dict[str, Any]]]] = {}
+    fired: dict[int, Any] = {}  # case id -> its alert decision that fired a row
     for outcome in outcomes:
         for decision in outcome.decisions:
-            if decision.kind is not Kind.ALERT or decision.error:
-                continue
-            for output in decision.outputs:
-                if output["then"].get("alert"):
-                    fired.setdefault(outcome.state.id, []).append((decision, output))
+            if decision.kind is Kind.ALERT and not decision.error and decision.outputs:
+                fired[outcome.state.id] = decision
     if not fired:
         return 0
     case_ids = sorted(fired)
@@ -81,29 +104,26 @@ def raise_alerts(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for case_id in case_ids:
-        for decision, output in fired[case_id]:
-            code = str(output["then"]["alert"])[:64]
+        decision = fired[case_id]
+        for code, severity, row, message in _alerts_named(decision):
             if (case_id, code) in unresolved:
                 continue
             unresolved.add((case_id, code))  # one per code even if two rows name it
-            then = output["then"]
             rows.append(
                 {
                     "case_id": case_id,
                     "kind": code,
-                    "severity": str(then.get("severity") or "info")[:16],
+                    "severity": severity,
                     "status": AlertStatus.OPEN,
                     "raised_at": now,
-                    "raised_by_decision_id": None,
+                    "raised_by_decision_id": alert_decisions.get(case_id),
                     "ruleset": decision.table.name,
                     "version": decision.table.version,
-                    "row": output["row"],
-                    "message": then.get("message_en") or then.get("message_zh"),
+                    "row": row,
+                    "message": message,
                 }
             )
     if not rows:
         return 0
-    for row in rows:
-        row["raised_by_decision_id"] = alert_decisions.get(row["case_id"])
     insert_rows(session, Alert.__table__, rows)  # COPY on PostgreSQL
     return len(rows)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session
 
 from casedb.delinquency import business_date
@@ -89,18 +89,30 @@ def _payment_ratio(amounts: list[Decimal]) -> float | None:
     return float(amounts[-1] / average) if average > 0 else None
 
 
+def _core_execute(session: Session) -> Callable[[Executable], list[Any]]:
+    """Runs a query on the session's connection, its pending changes flushed first as
+    ``Session.execute`` would, and returns all its rows at once: plain rows, without the ORM's
+    per-row loading or a driver call per row (together a fifth of the reads' time for 2,000
+    cases)."""
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    return lambda query: connection.execute(query).all()
+
+
 class _Sources:
     """Everything the facts of a batch of cases read, one query per table."""
 
     def __init__(self, session: Session, cases: list[Any], as_of: date) -> None:
         self.as_of = as_of
+        execute = _core_execute(session)
         end = _end_of(as_of)
         loan_ids = sorted({case.loan_id for case in cases})
         customer_ids = sorted({case.customer_id for case in cases})
         case_ids = [case.id for case in cases]
         # Installments due by the as-of date, latest first: consecutive missed ones count back.
         self.installments = _grouped(
-            session.execute(
+            execute(
                 select(
                     Installment.loan_id,
                     Installment.principal_due + Installment.interest_due + Installment.fee_due,
@@ -111,7 +123,7 @@ class _Sources:
             )
         )
         self.statements = _grouped(
-            session.execute(
+            execute(
                 select(
                     MonthlyStatement.loan_id,
                     MonthlyStatement.months_past_due,
@@ -125,7 +137,7 @@ class _Sources:
             )
         )
         self.payments = _grouped(
-            session.execute(
+            execute(
                 select(
                     RepaymentTransaction.loan_id,
                     RepaymentTransaction.amount,
@@ -143,7 +155,7 @@ class _Sources:
             )
         )
         self.snapshots = _grouped(
-            session.execute(
+            execute(
                 select(
                     CreditSnapshot.customer_id,
                     CreditSnapshot.rating,
@@ -161,7 +173,7 @@ class _Sources:
         window_start = datetime.combine(as_of - timedelta(days=30), time.min, tzinfo=UTC)
         self.contacts = {
             row.case_id: row
-            for row in session.execute(
+            for row in execute(
                 select(
                     ContactAttempt.case_id,
                     func.max(ContactAttempt.started_at).label("last"),
@@ -182,14 +194,14 @@ class _Sources:
         }
         # The latest repayment-propensity score (rules_service.propensity), where scored.
         self.propensity = dict(
-            session.execute(
+            execute(
                 select(CasePropensity.case_id, CasePropensity.score).where(
                     key_in(session, CasePropensity.case_id, case_ids)
                 )
-            ).all()
+            )
         )
         self.promises: dict[int, dict[PromiseStatus, int]] = defaultdict(dict)
-        for case_id, status, count in session.execute(
+        for case_id, status, count in execute(
             select(PromiseToPay.case_id, PromiseToPay.status, func.count())
             .where(key_in(session, PromiseToPay.case_id, case_ids))
             .group_by(PromiseToPay.case_id, PromiseToPay.status)
@@ -294,13 +306,13 @@ def facts_of_cases(
     if not case_ids:
         return {}
     as_of = as_of or business_date(session)
-    cases = session.execute(
+    cases = _core_execute(session)(
         select(*_CASE_COLUMNS)
         .join(Customer, Customer.id == CollectionCase.customer_id)
         .join(Loan, Loan.id == CollectionCase.loan_id)
         .where(key_in(session, CollectionCase.id, sorted(case_ids)))
         .order_by(CollectionCase.id)
-    ).all()
+    )
     sources = _Sources(session, cases, as_of)
     facts: dict[int, dict[str, FactValue | None] | FactError] = {}
     for case in cases:

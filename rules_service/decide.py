@@ -26,9 +26,10 @@ isolated by the policy and the last good version of its kind decides instead
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -97,10 +98,10 @@ _PLAIN = (int, float, str, bool, type(None))
 
 def _seen(table: DecisionTable, facts: Mapping[str, FactValue | None]) -> dict[str, Any]:
     """The facts the table reads, as stored (dates as ISO text)."""
-    seen = {}
-    for name in table.fact_names:
-        value = facts.get(name)
-        seen[name] = value if type(value) in _PLAIN else jsonable(value)
+    seen = {name: facts.get(name) for name in table.fact_names}
+    for name, value in seen.items():
+        if type(value) not in _PLAIN:
+            seen[name] = jsonable(value)
     return seen
 
 
@@ -146,18 +147,33 @@ def _evaluate_table(
     except RulesetError as error:
         policy.isolate(loaded, str(error))
         return None
-    outputs = [
-        {
-            "row": hit.row_id,
-            "when": table.conditions[hit.row_id],
-            "then": jsonable(dict(hit.outputs)),
-        }
-        for hit in hits
-    ]
-    decision = Decision(kind, loaded, [hit.row_id for hit in hits], outputs, seen)
+    rows = [hit.row_id for hit in hits]
+    outputs = _outputs_of(loaded, hits)
+    decision = Decision(kind, loaded, rows, outputs, seen)
     if kind is Kind.STRATEGY and outputs:
         decision.split = split_arm(outputs[0]["then"], facts.get("ab_bucket"))
     return decision
+
+
+# Per table version and rows that fired, the outputs recorded with the decision: the same for
+# every case those rows decide, so built once (shared, never changed afterwards).
+_OUTPUTS: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+_MAX_OUTPUTS = 10_000
+
+
+def _outputs_of(loaded: LoadedTable, hits: list[Any]) -> list[dict[str, Any]]:
+    key = (loaded.engine_name, tuple(hit.row_id for hit in hits))
+    outputs = _OUTPUTS.get(key)
+    if outputs is None:
+        conditions = loaded.table.conditions
+        outputs = [
+            {"row": hit.row_id, "when": conditions[hit.row_id], "then": jsonable(dict(hit.outputs))}
+            for hit in hits
+        ]
+        if len(_OUTPUTS) >= _MAX_OUTPUTS:
+            _OUTPUTS.clear()
+        _OUTPUTS[key] = outputs
+    return outputs
 
 
 def split_arm(then: Mapping[str, Any], bucket: Any) -> dict[str, Any] | None:
@@ -221,6 +237,11 @@ class CollectorInfo:
         return f"{self.name} ({self.code})"
 
 
+# Who may take a case of some teams, skill, region and language: (prefers another language,
+# id, collector), best first; worked out once per roster.
+Candidates = list[tuple[bool, int, CollectorInfo]]
+
+
 @dataclass(frozen=True)
 class Roster:
     """The active teams and collectors."""
@@ -228,6 +249,11 @@ class Roster:
     teams: list[TeamInfo]
     collectors: dict[int, CollectorInfo]
     by_team: dict[int | None, list[CollectorInfo]]
+    teams_by_id: dict[int, TeamInfo] = field(init=False)
+    candidates: dict[tuple, Candidates] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "teams_by_id", {team.id: team for team in self.teams})
 
     @classmethod
     def read(cls, session: Session) -> Roster:
@@ -319,11 +345,17 @@ class Staff:
             current.collectors,
             current.by_team,
         )
+        self.teams_by_id = current.teams_by_id
+        self._candidates = current.candidates
         self._loads: dict[int, int] = loads if loads is not None else {}
+        # Per candidate group (a key of ``_candidates``): (prefers another language, load,
+        # collector id) of those with room, a heap; and the heaps each collector is in.
+        self._queues: dict[tuple, list[tuple[bool, int, int]]] = {}
+        self._queued_in: dict[int, list[tuple[list[tuple[bool, int, int]], bool]]] = {}
         self._resolved: dict[str, list[TeamInfo]] = {}
 
     def team(self, team_id: int | None) -> TeamInfo | None:
-        return next((t for t in self.teams if t.id == team_id), None)
+        return self.teams_by_id.get(team_id)  # type: ignore[arg-type]
 
     def resolve_teams(self, value: str) -> list[TeamInfo]:
         """The active teams a table's ``team`` output names: by code or name, else by alias."""
@@ -352,7 +384,7 @@ class Staff:
         return self._loads
 
     def qualifies(
-        self, collector_id: int | None, team_ids: set[int], skill: str | None
+        self, collector_id: int | None, team_ids: Collection[int], skill: str | None
     ) -> CollectorInfo | None:
         collector = self.collectors.get(collector_id) if collector_id is not None else None
         if (
@@ -377,39 +409,71 @@ class Staff:
         the debtor's region (an empty region list means any). Speaking the debtor's language is
         preferred.
         """
-        team_ids = {team.id for team in teams}
+        team_ids = frozenset(team.id for team in teams)
         current = self.qualifies(current_id, team_ids, skill)
         if current is not None:
             return current
-        candidates = [
-            c
-            for team_id in team_ids
-            for c in self.by_team.get(team_id, ())
-            if (skill is None or skill in c.skills) and (not c.regions or region in c.regions)
-        ]
+        key = (team_ids, skill, region, language)
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = sorted(
+                (
+                    (bool(language and c.languages and language not in c.languages), c.id, c)
+                    for team_id in team_ids
+                    for c in self.by_team.get(team_id, ())
+                    if (skill is None or skill in c.skills)
+                    and (not c.regions or region in c.regions)
+                ),
+                key=lambda candidate: candidate[:2],
+            )
+            self._candidates[key] = candidates
         if not candidates:
             return None
-        loads = self.loads(c.id for c in candidates)
-        with_room = [c for c in candidates if loads[c.id] < c.capacity]
-        if not with_room:
-            return None
-        return min(
-            with_room,
-            key=lambda c: (
-                bool(language and c.languages and language not in c.languages),
-                loads[c.id],
-                c.id,
-            ),
-        )
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queue(key, candidates)
+        loads = self._loads
+        while queue:
+            other_language, load, collector_id = queue[0]
+            now = loads[collector_id]
+            collector = self.collectors[collector_id]
+            if now == load and load < collector.capacity:
+                return collector
+            if now < collector.capacity:  # queued with an older load: queue it again
+                heapq.heapreplace(queue, (other_language, now, collector_id))
+            else:
+                heapq.heappop(queue)  # full; queued again if a case leaves them (moved)
+        return None
+
+    def _queue(self, key: tuple, candidates: Candidates) -> list[tuple[bool, int, int]]:
+        """The candidates with room, least loaded first, as a heap kept current lazily: an
+        entry whose load changed since it was queued is put back with the current load when
+        it comes to the top (loads only grow between, except through :meth:`moved`, which
+        queues the collector again)."""
+        loads = self.loads(collector_id for _, collector_id, _ in candidates)
+        queue = [
+            (other_language, loads[collector_id], collector_id)
+            for other_language, collector_id, collector in candidates
+            if loads[collector_id] < collector.capacity
+        ]
+        heapq.heapify(queue)
+        self._queues[key] = queue
+        for other_language, collector_id, _ in candidates:
+            self._queued_in.setdefault(collector_id, []).append((queue, other_language))
+        return queue
 
     def share_loads(self, loads: dict[int, int]) -> None:
         """Use (and keep current) loads known beyond this transaction (a ``LoadBook``'s)."""
         self._loads = loads
+        self._queues.clear()
+        self._queued_in.clear()
 
     def moved(self, case_from: int | None, case_to: int | None) -> None:
         """One open case moved between collectors: keep the known loads current."""
         if case_from in self._loads:
             self._loads[case_from] -= 1
+            for queue, other_language in self._queued_in.get(case_from, ()):
+                heapq.heappush(queue, (other_language, self._loads[case_from], case_from))
         if case_to in self._loads:
             self._loads[case_to] += 1
 

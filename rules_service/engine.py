@@ -31,7 +31,7 @@ from rules_service.compiler import (
     locate_engine_error,
 )
 from rules_service.decision_table import DecisionTable, HitPolicy
-from rules_service.facts import normalise_facts
+from rules_service.facts import typed_facts
 from rules_service.hits import Hit, UniqueHitError
 from rules_service.input_classes import ClassCache
 
@@ -160,7 +160,7 @@ class Engine:
         compiled = self._tables.get(name)
         if compiled is None:
             raise RulesetError(f"ruleset {name} is not registered with this engine")
-        values = normalise_facts(facts, compiled.table.fact_names)
+        values = typed_facts(facts, compiled.table.fact_names)
         return self._classes[name].answer(values, lambda v: self.evaluate(name, v))
 
     def evaluate(self, name: str, facts: Mapping[str, object]) -> list[Hit]:
@@ -174,7 +174,7 @@ class Engine:
         if compiled is None:
             raise RulesetError(f"ruleset {name} is not registered with this engine")
         table = compiled.table
-        values = normalise_facts(facts, table.fact_names)
+        values = typed_facts(facts, table.fact_names)
         sid = f"e{next(self._sids)}"
         message = compiled.message_json(values, sid)
         self._fired.clear()

@@ -208,6 +208,8 @@ FACTS: Mapping[str, Fact] = MappingProxyType({fact.name: fact for fact in _CATAL
 
 
 def _number(fact: Fact, value: object) -> float:
+    if type(value) is float and -MAX_NUMBER < value < MAX_NUMBER:  # the common case, and not NaN
+        return value
     if isinstance(value, bool):
         raise FactError(fact.name, value, "a boolean is not a number")
     if isinstance(value, str):
@@ -225,6 +227,8 @@ def _number(fact: Fact, value: object) -> float:
 
 
 def _integer(fact: Fact, value: object) -> int:
+    if type(value) is int and -MAX_INTEGER <= value <= MAX_INTEGER:
+        return value
     if isinstance(value, bool):
         raise FactError(fact.name, value, "a boolean is not an integer")
     if isinstance(value, int):
@@ -245,6 +249,8 @@ def _integer(fact: Fact, value: object) -> int:
 
 
 def _text(fact: Fact, value: object) -> str:
+    if type(value) is str and value.isascii():
+        return value
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -305,6 +311,15 @@ def normalise_value(fact: Fact, value: object) -> FactValue | None:
     return _READERS[fact.type](fact, value)
 
 
+class NormalisedFacts(dict[str, FactValue | None]):
+    """Every catalogue fact of a case, already typed by :func:`normalise_facts`.
+
+    The engine and the reference take these as they are instead of typing them again for each
+    table (a re-evaluation types a million cases' facts once, not once per table). Treat it as
+    read-only: a value set afterwards would skip the typing.
+    """
+
+
 def normalise_facts(
     raw: Mapping[str, object], names: Iterable[str] | None = None
 ) -> dict[str, FactValue | None]:
@@ -316,8 +331,21 @@ def normalise_facts(
     unknown = [name for name in raw if name not in FACTS]
     if unknown:
         raise FactError(unknown[0], raw[unknown[0]], "no such fact in the catalogue")
-    wanted = FACTS if names is None else names
-    return {name: normalise_value(FACTS[name], raw.get(name)) for name in wanted}
+    if names is None:
+        return NormalisedFacts(
+            (name, normalise_value(fact, raw.get(name))) for name, fact in FACTS.items()
+        )
+    return {name: normalise_value(FACTS[name], raw.get(name)) for name in names}
+
+
+def typed_facts(
+    raw: Mapping[str, object], names: Iterable[str] | None = None
+) -> Mapping[str, FactValue | None]:
+    """``raw`` typed for a table reading ``names``: :class:`NormalisedFacts` as they are (they
+    hold every fact, typed), anything else through :func:`normalise_facts`."""
+    if type(raw) is NormalisedFacts:
+        return raw
+    return normalise_facts(raw, names)
 
 
 def plain_number(value: float | int) -> str:

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable, Mapping
 
 from rules_service.decision_table import Between, Cell, DecisionTable, HitPolicy, Row, Test
-from rules_service.facts import FactValue, normalise_facts
+from rules_service.facts import FactValue, typed_facts
 from rules_service.hits import Hit, UniqueHitError
 
 _COMPARE: Mapping[str, Callable[[object, object], bool]] = {
@@ -55,7 +55,7 @@ def row_matches(table: DecisionTable, row: Row, facts: Mapping[str, FactValue | 
 
 def matching_rows(table: DecisionTable, facts: Mapping[str, object]) -> list[Row]:
     """Every row that matches, in table order, whatever the hit policy (for analysis tools)."""
-    values = normalise_facts(facts, table.fact_names)
+    values = typed_facts(facts, table.fact_names)
     return [row for row in table.rows if row_matches(table, row, values)]
 
 
