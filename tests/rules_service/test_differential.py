@@ -4,7 +4,8 @@ For every shipped table, and for tables generated at random, facts are drawn at,
 and just outside every bound written in the rows (plus unknown values and odd representations
 such as "120" for 120), and the engine's hits must equal the reference's, including which
 UNIQUE conflicts are raised, both when the engine decides the case itself and when the service
-reuses its answer for an earlier case of the same input class.
+reuses its answer for an earlier case of the same input class, given the facts raw or typed once
+for the whole catalogue, as the service reads them.
 """
 
 import dataclasses
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from rules_service.decision_table import Between, Cell, Compare, from_json, to_dict
 from rules_service.default_policy import default_policy
-from rules_service.facts import FACTS, FactType
+from rules_service.facts import FACTS, FactType, normalise_facts
 from rules_service.hits import UniqueHitError
 from rules_service.reference import evaluate
 
@@ -100,6 +101,13 @@ def facts_for(table):
     )
 
 
+def by_class_on_typed_facts(rules_engine, name, facts):
+    """The service's answer when the case's facts come typed once for the whole catalogue, as
+    ``facts_of_cases`` reads them (so the engine does not type them again)."""
+    typed = normalise_facts(facts)
+    return outcome(lambda: rules_engine.evaluate_by_class(name, typed))
+
+
 @pytest.fixture(scope="module")
 def shipped(rules_engine):
     """The shipped tables, registered under names of their own (``differential_<name>``)."""
@@ -123,6 +131,7 @@ def test_every_shipped_table_gives_the_same_answers_in_the_engine(
     # The service's path: the engine's answer for an earlier case of the same input class
     # (every column test answering the same) is reused; it must be this case's answer too.
     assert outcome(lambda: rules_engine.evaluate_by_class(name, facts)) == expected
+    assert by_class_on_typed_facts(rules_engine, name, facts) == expected
 
 
 # ---- generated tables -------------------------------------------------------------------------
@@ -214,3 +223,4 @@ def test_generated_tables_give_the_same_answers_in_the_engine(rules_engine, tabl
             facts,
         )
         assert outcome(lambda f=facts: rules_engine.evaluate_by_class(name, f)) == expected
+        assert by_class_on_typed_facts(rules_engine, name, facts) == expected
