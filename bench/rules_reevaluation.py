@@ -19,12 +19,14 @@ One run, on one PostgreSQL database (``bench_rules``, built once and kept; ``--r
    ``--workers`` rules-service processes (``python run.py rules run``) share the run. Reports
    wall time from the publish's commit to the last chunk's commit, cases/s, decisions and case
    changes written, and each worker's RSS sampled through the run and its peak (VmHWM).
+   ``--steady`` asks for the run without publishing (the daily tick's run on a day when
+   nothing changed: the same versions decide, so only changed cases are written).
 
 The portfolio reuses bench/console_pages.py's generator (teams renamed after the assignment
 table's outputs, collectors with skills) plus installments, repayments and bureau snapshots, so
 every fact source is read. Usage:
 
-    python bench/rules_reevaluation.py [--cases 1000000] [--workers 2] [--rebuild]
+    python bench/rules_reevaluation.py [--cases 1000000] [--workers 2] [--rebuild] [--steady]
         [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--database bench_rules]
 """
 
@@ -50,6 +52,7 @@ from bench.payments_import import peak_rss_mb
 from casedb.migrate import upgrade
 from casedb.models import OPEN_STATUSES, CollectionCase, ReevaluationRun
 from casedb.session import make_engine
+from rules_service.bulk_decide import plan_as_a_chunk
 from rules_service.case_facts import facts_of_cases
 from rules_service.decision_table import from_json, to_dict
 from rules_service.default_policy import default_policy
@@ -57,6 +60,7 @@ from rules_service.engine import Engine
 from rules_service.facts import FactError
 from rules_service.hits import UniqueHitError
 from rules_service.policy import publish_all, publish_defaults
+from rules_service.reevaluation import request_reevaluation
 from rules_service.reference import evaluate as reference_evaluate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,6 +204,7 @@ def side_by_side(engine_url: str) -> dict[str, Any]:
     rss_at_10 = None
     for start in range(0, len(ids), CHUNK):
         with Session(db) as session:
+            plan_as_a_chunk(session)  # as the service's chunks are planned
             began = time.perf_counter()
             facts = facts_of_cases(session, ids[start : start + CHUNK])
             timing["facts"] += time.perf_counter() - began
@@ -238,7 +243,7 @@ def side_by_side(engine_url: str) -> dict[str, Any]:
     }
 
 
-def end_to_end(url: str, workers: int) -> dict[str, Any]:
+def end_to_end(url: str, workers: int, steady: bool = False) -> dict[str, Any]:
     db = make_engine(url)
     with Session(db) as session, session.begin():
         publish_defaults(session, by="bench")  # the baseline, if not yet there
@@ -268,7 +273,10 @@ def end_to_end(url: str, workers: int) -> dict[str, Any]:
     time.sleep(3)  # started and idle: what they hold before the run
     idle = [rss_of(s.pid)["VmRSS"] for s in services]
     with Session(db) as session, session.begin():
-        publish_all(session, documents, by="bench")
+        if steady:  # the running versions again: the daily tick's run on a day with no news
+            request_reevaluation(session, "bench: every open case again", by="bench")
+        else:
+            publish_all(session, documents, by="bench")
         run_id = session.scalars(
             select(ReevaluationRun.id).order_by(ReevaluationRun.id.desc()).limit(1)
         ).one()
@@ -303,6 +311,7 @@ def end_to_end(url: str, workers: int) -> dict[str, Any]:
     tenth = next((s for s in samples if s[1] >= total // 10), samples[0])
     return {
         "workers": workers,
+        "run": "the same versions again" if steady else "four new versions published",
         "cases": evaluated,
         "chunks": total,
         "seconds": elapsed,
@@ -324,7 +333,7 @@ def report(loaded: list[str], evaluation: dict[str, Any], e2e: dict[str, Any]) -
         *loaded,
         "",
         f"1. evaluation side by side, {evaluation['cases']:,} open cases, four tables, one process",
-        f"   facts read (8 queries per 2,000 cases): {evaluation['facts_per_s']:10,.0f} cases/s",
+        f"   facts read (9 queries per 2,000 cases): {evaluation['facts_per_s']:10,.0f} cases/s",
         f"   reference (plain Python, the floor):    {evaluation['reference_per_s']:10,.0f} "
         "cases/s",
         f"   engine, every case posted:              {evaluation['engine_per_s']:10,.0f} cases/s"
@@ -338,7 +347,7 @@ def report(loaded: list[str], evaluation: dict[str, Any], e2e: dict[str, Any]) -
         f"   RSS after 10 %: {evaluation['rss_after_10pct_mb']:.0f} MB, after all: "
         f"{evaluation['rss_after_all_mb']:.0f} MB, peak {evaluation['peak_rss_mb']:.0f} MB",
         "",
-        f"2. end to end: publish four new versions -> {e2e['workers']} rules-service processes "
+        f"2. end to end: {e2e['run']} -> {e2e['workers']} rules-service processes "
         "-> decisions committed",
         f"   {e2e['cases']:,} cases in {e2e['chunks']} chunks: {e2e['seconds']:.1f} s = "
         f"{e2e['cases_per_s']:,.0f} cases/s (target: 1,000,000 in < 300 s)",
@@ -361,6 +370,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--skip-side-by-side", action="store_true")
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="end to end with the running versions again (no new decisions for unchanged cases)",
+    )
     parser.add_argument("--load-only", action="store_true", help="build the database and stop")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -380,7 +394,7 @@ def main() -> None:
     evaluation = {} if args.skip_side_by_side else side_by_side(url)
     if evaluation:
         print(json.dumps(evaluation, indent=1), flush=True)
-    e2e = end_to_end(url, args.workers)
+    e2e = end_to_end(url, args.workers, args.steady)
     text = report(loaded, evaluation, e2e) if evaluation else json.dumps(e2e, indent=1)
     print(text)
     (OUT / "rules_reevaluation.txt").write_text(text + "\n", encoding="utf-8")

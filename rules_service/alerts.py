@@ -51,13 +51,13 @@ def _unresolved(session: Session, case_ids: list[int]) -> set[tuple[int, str]]:
 
 
 # Per table version and rows that fired: the alerts they name (the same for every case).
-_NAMED: dict[tuple[str, tuple[str, ...]], list[tuple[str, str, str, str | None]]] = {}
+_NAMED: dict[tuple[str, str, tuple[str, ...]], list[tuple[str, str, str, str | None]]] = {}
 _MAX_NAMED = 10_000
 
 
 def _alerts_named(decision: Any) -> list[tuple[str, str, str, str | None]]:
     """(code, severity, row, message) of each row the decision fired that names an alert."""
-    key = (decision.loaded.engine_name, tuple(decision.rows))
+    key = (decision.loaded.engine_name, decision.loaded.checksum, tuple(decision.rows))
     named = _NAMED.get(key)
     if named is None:
         named = [

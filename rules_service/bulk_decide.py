@@ -308,15 +308,23 @@ def decide_cases(
     return len(states), len(changed), len(records)
 
 
-# A chunk's reads look up 2,000 keys in tables of millions of rows, which the index answers in
-# milliseconds. Left to itself, PostgreSQL planned some of them as parallel sequential scans
-# (three processes for 40 ms each, on the two cores the service shares with the database) and
-# hash joins over a whole table, because its default page costs assume disks rather than the
-# cached data it works on. For this transaction only: no parallel workers, cached-data costs.
 _CHUNK_PLANNING = text(
     "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
     " set_config('random_page_cost', '1.1', true)"
 )
+
+
+def plan_as_a_chunk(session: Session) -> None:
+    """Planner settings for a chunk's key lookups, for the session's transaction only.
+
+    A chunk's reads look up 2,000 keys in tables of millions of rows, which the indexes answer
+    in milliseconds. Left to itself, PostgreSQL planned some of them as parallel sequential
+    scans (three processes for 40 ms each, on the two cores the service shares with the
+    database) and hash joins over a whole table, because its default page costs assume disks
+    rather than the cached data it works on. So: no parallel workers, cached-data page costs.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_CHUNK_PLANNING)
 
 
 @contextmanager
@@ -351,8 +359,7 @@ class Reevaluator:
     def _begin(self, session: Session) -> None:
         if not self.postgres:
             session.connection(execution_options={"sqlite_immediate": True})
-            return
-        session.execute(_CHUNK_PLANNING)
+        plan_as_a_chunk(session)
 
     def work_chunk(self) -> ChunkResult | None:
         """Decide the next undone chunk; ``None`` when there is none this process may take."""

@@ -157,12 +157,12 @@ def _evaluate_table(
 
 # Per table version and rows that fired, the outputs recorded with the decision: the same for
 # every case those rows decide, so built once (shared, never changed afterwards).
-_OUTPUTS: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+_OUTPUTS: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
 _MAX_OUTPUTS = 10_000
 
 
 def _outputs_of(loaded: LoadedTable, hits: list[Any]) -> list[dict[str, Any]]:
-    key = (loaded.engine_name, tuple(hit.row_id for hit in hits))
+    key = (loaded.engine_name, loaded.checksum, tuple(hit.row_id for hit in hits))
     outputs = _OUTPUTS.get(key)
     if outputs is None:
         conditions = loaded.table.conditions
