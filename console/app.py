@@ -125,6 +125,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         LoanView,
         PromiseView,
     )
+    from console.reevaluation_runs import ReevaluationRunsView  # noqa: PLC0415
     from console.reports import ReportsView  # noqa: PLC0415
     from console.roles import FAB_ROLES  # noqa: PLC0415
     from console.rules_authoring import RulesetsView  # noqa: PLC0415
@@ -286,6 +287,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "Decision log",
             label=lazy_gettext("Decision log"),
             icon="fa-history",
+            category="Rules",
+        )
+        appbuilder.add_view(
+            ReevaluationRunsView,
+            "Re-evaluation runs",
+            label=lazy_gettext("Re-evaluation runs"),
+            icon="fa-refresh",
             category="Rules",
         )
         appbuilder.add_view(

@@ -61,6 +61,12 @@ DECISION_LOG = [
     [r"^(Rules|Decision log)$", r"^menu_access$"],
 ]
 
+# Re-evaluation runs and isolated versions (console/reevaluation_runs.py): no case data.
+REEVALUATION_RUNS = [
+    [r"^ReevaluationRunsView$", r"^can_list$"],
+    [r"^(Rules|Re-evaluation runs)$", r"^menu_access$"],
+]
+
 # The alert inbox (console/alerts.py), scoped to the cases a user may see: everyone reads;
 # collectors and supervisors acknowledge and resolve; supervisors assign; oversight counts.
 ALERTS_READ = [
@@ -134,6 +140,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
+        *REEVALUATION_RUNS,
         [r"^RulesetsView$", r"^can_author$"],
         *PATHS_READ,
         [r"^TreatmentPathsView$", r"^can_author$"],
@@ -151,6 +158,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
+        *REEVALUATION_RUNS,
         [r"^RulesetsView$", r"^can_(approve|publish)$"],
         *PATHS_READ,
         [r"^TreatmentPathsView$", r"^can_(approve|publish)$"],
@@ -197,6 +205,7 @@ FAB_ROLES: dict[str, list[list[str]]] = {
         *OVERSIGHT,
         *RULES_READ,
         *DECISION_LOG,
+        *REEVALUATION_RUNS,
         [r"^AuditTrailView$", r"^can_(list|show|export|verify)$"],
         [r"^AuditTrailApi$", READ],
         *PATHS_READ,

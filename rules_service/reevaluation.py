@@ -10,11 +10,20 @@ run; a crash rolls the chunk back and it is taken again.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from casedb.models import OPEN_STATUSES, CollectionCase, ReevaluationChunk, ReevaluationRun
+from casedb.models import (
+    OPEN_STATUSES,
+    AuditEntry,
+    CollectionCase,
+    PublishedRuleset,
+    ReevaluationChunk,
+    ReevaluationRun,
+)
 from casedb.types import utcnow
 from rules_service.decision_table import Kind
 
@@ -68,3 +77,128 @@ def request_reevaluation(
             ],
         )
     return run
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a re-evaluation run has come: what the console's run page shows."""
+
+    id: int
+    reason: str
+    kinds: list[str]
+    requested_by: str | None
+    requested_at: datetime
+    finished_at: datetime | None
+    cases: int
+    chunks: int
+    chunks_done: int
+    evaluated: int
+    changed: int
+    recorded: int
+    # Undone chunks whose last attempt failed (they are retried), and the latest error.
+    failing: int
+    last_error: str | None
+    last_done_at: datetime | None
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.chunks else self.chunks_done * 100 // self.chunks
+
+    @property
+    def seconds(self) -> float | None:
+        """From the request to the last chunk committed (so far)."""
+        end = self.finished_at or self.last_done_at
+        return (end - self.requested_at).total_seconds() if end else None
+
+
+def runs_progress(session: Session, limit: int = 20) -> list[RunProgress]:
+    """The newest ``limit`` runs with their chunks counted (one aggregate over their chunks)."""
+    runs = session.scalars(
+        select(ReevaluationRun).order_by(ReevaluationRun.id.desc()).limit(limit)
+    ).all()
+    if not runs:
+        return []
+    chunk = ReevaluationChunk
+    undone_failed = chunk.done_at.is_(None) & chunk.last_error.is_not(None)
+    counts = {
+        row.run_id: row
+        for row in session.execute(
+            select(
+                chunk.run_id,
+                func.count(chunk.done_at).label("done"),
+                func.coalesce(func.sum(chunk.evaluated), 0).label("evaluated"),
+                func.coalesce(func.sum(chunk.changed), 0).label("changed"),
+                func.coalesce(func.sum(chunk.recorded), 0).label("recorded"),
+                func.count().filter(undone_failed).label("failing"),
+                func.max(chunk.done_at).label("last_done_at"),
+            )
+            .where(chunk.run_id.in_([run.id for run in runs]))
+            .group_by(chunk.run_id)
+        )
+    }
+    errors = dict(
+        session.execute(
+            select(chunk.run_id, chunk.last_error)
+            .where(chunk.run_id.in_([r for r, row in counts.items() if row.failing]), undone_failed)
+            .order_by(chunk.id)
+        ).all()
+    )
+    progress = []
+    for run in runs:
+        row = counts.get(run.id)
+        progress.append(
+            RunProgress(
+                id=run.id,
+                reason=run.reason,
+                kinds=list(run.kinds or []),
+                requested_by=run.requested_by,
+                requested_at=run.requested_at,
+                finished_at=run.finished_at,
+                cases=run.cases,
+                chunks=run.chunks,
+                chunks_done=row.done if row else 0,
+                evaluated=int(row.evaluated) if row else 0,
+                changed=int(row.changed) if row else 0,
+                recorded=int(row.recorded) if row else 0,
+                failing=row.failing if row else 0,
+                last_error=errors.get(run.id),
+                last_done_at=row.last_done_at if row else None,
+            )
+        )
+    return progress
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """A published version a rules-service process stopped running because it failed inside
+    the engine, from the ``isolate`` entries of the audit trail."""
+
+    at: datetime
+    ruleset: str
+    version: int
+    reason: str
+    running_instead: str | None
+
+
+def isolations(session: Session, limit: int = 20) -> list[Isolation]:
+    """The newest ``limit`` isolations, newest first."""
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == "isolate",
+            AuditEntry.table_name == PublishedRuleset.__tablename__,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return [
+        Isolation(
+            entry.occurred_at,
+            str(after.get("ruleset")),
+            int(after.get("version") or 0),
+            str(after.get("reason") or ""),
+            after.get("running_instead"),
+        )
+        for entry in entries
+        if (after := entry.after or {})
+    ]

@@ -133,6 +133,8 @@ RULES: dict[str, object] = {
     "RulesetsView.publish": "post-only",
     # The decision log: everyone, each within their data scope (test_decision_log.py).
     "DecisionLogView.list": EVERYONE,
+    # Re-evaluation runs and isolated versions: rule readers (test_reevaluation_runs.py).
+    "ReevaluationRunsView.list": RULE_READERS,
     # The alert inbox: everyone within their data scope; counts for oversight; every step a
     # POST (who may do what: test_alerts.py).
     "AlertsView.inbox": EVERYONE,
