@@ -93,16 +93,9 @@ class Decision:
         }
 
 
-_PLAIN = (int, float, str, bool, type(None))
-
-
 def _seen(table: DecisionTable, facts: Mapping[str, FactValue | None]) -> dict[str, Any]:
     """The facts the table reads, as stored (dates as ISO text)."""
-    seen = {name: facts.get(name) for name in table.fact_names}
-    for name, value in seen.items():
-        if type(value) not in _PLAIN:
-            seen[name] = jsonable(value)
-    return seen
+    return {name: jsonable(facts.get(name)) for name in table.fact_names}
 
 
 def evaluate(

@@ -136,12 +136,17 @@ def runs_progress(session: Session, limit: int = 20) -> list[RunProgress]:
             .group_by(chunk.run_id)
         )
     }
-    errors = dict(
-        session.execute(
-            select(chunk.run_id, chunk.last_error)
-            .where(chunk.run_id.in_([r for r, row in counts.items() if row.failing]), undone_failed)
-            .order_by(chunk.id)
-        ).all()
+    failing = [run_id for run_id, row in counts.items() if row.failing]
+    errors = (
+        dict(
+            session.execute(
+                select(chunk.run_id, chunk.last_error)
+                .where(chunk.run_id.in_(failing), undone_failed)
+                .order_by(chunk.id)  # the latest error of each run last, so it is kept
+            ).all()
+        )
+        if failing
+        else {}
     )
     progress = []
     for run in runs:
